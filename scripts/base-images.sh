@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Makes sure each given base image reference (python:X.Y-slim-SUITE, redis:TAG-SUITE) is in the engine:
+# already present, else pulled, else -- where no registry is reachable -- made locally from a Debian
+# rootfs (debootstrap + docker import) and tagged with exactly that reference. Stand-ins carry the label
+# org.tracker-ci.stand-in=true and trust the host's CA bundle (a TLS-intercepting proxy may sit between
+# a build and PyPI); none of this reaches generated projects, whose files only name the references.
+set -euo pipefail
+
+cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
+host_ca_bundle=/etc/ssl/certs/ca-certificates.crt
+stand_in_label=org.tracker-ci.stand-in=true
+mkdir -p "$cache_dir"
+
+log() { printf '[base-images] %s\n' "$*"; }
+
+# Debian release whose python3 has the given minor version; empty when no release ships it.
+suite_for_python() {
+  case "$1" in
+    3.13) echo trixie ;;
+    3.11) echo bookworm ;;
+  esac
+}
+
+# Prints the path of a cached rootfs tarball for a Debian suite, making it on first use.
+rootfs_tarball() {
+  local suite=$1 tarball="$cache_dir/rootfs-$1.tar"
+  if [ ! -s "$tarball" ]; then
+    local rootfs
+    rootfs=$(mktemp -d "$cache_dir/rootfs-$suite.XXXXXX")
+    log "debootstrap $suite (one rootfs serves the python and redis stand-ins)" >&2
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,redis-server \
+      "$suite" "$rootfs" >"$cache_dir/debootstrap-$suite.log" 2>&1
+    cp "$host_ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+    ln -sf python3 "$rootfs/usr/bin/python"
+    mkdir -p "$rootfs/data"
+    chroot "$rootfs" chown redis:redis /data
+    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+    tar -C "$rootfs" -cf "$tarball.partial" .
+    mv "$tarball.partial" "$tarball"
+    rm -rf "$rootfs"
+  fi
+  printf '%s\n' "$tarball"
+}
+
+make_python_stand_in() {
+  local ref=$1 version suite
+  version=${ref#python:}
+  version=${version%%-*}
+  suite=$(suite_for_python "$version")
+  if [ -z "$suite" ]; then
+    log "cannot make $ref: no Debian release ships Python $version"
+    return
+  fi
+  docker import --change "LABEL $stand_in_label" --change 'ENV LANG=C.UTF-8' \
+    --change 'CMD ["python3"]' "$(rootfs_tarball "$suite")" "$ref" >/dev/null
+  log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" python3 --version))"
+}
+
+make_redis_stand_in() {
+  local ref=$1 suite=${1##*-}
+  docker import --change "LABEL $stand_in_label" --change 'VOLUME /data' --change 'WORKDIR /data' \
+    --change 'USER redis' --change 'EXPOSE 6379' \
+    --change 'CMD ["redis-server", "--protected-mode", "no"]' "$(rootfs_tarball "$suite")" "$ref" >/dev/null
+  log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" redis-server --version | cut -d' ' -f1-3))"
+}
+
+for ref in "$@"; do
+  if docker image inspect "$ref" >/dev/null 2>&1; then
+    log "present: $ref"
+  elif timeout 120 docker pull --quiet "$ref" >/dev/null 2>&1; then
+    log "pulled: $ref"
+  else
+    case "$ref" in
+      python:*) make_python_stand_in "$ref" ;;
+      redis:*) make_redis_stand_in "$ref" ;;
+      *) log "cannot make $ref: no recipe for it" ;;
+    esac
+  fi
+done

@@ -1,0 +1,164 @@
+"""The harness itself: each real part the other tests lean on does what they assume."""
+
+import json
+import secrets
+import subprocess
+import sys
+
+import pytest
+import redis
+
+from harness import REPO_ROOT, run
+
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+from base_image_refs import base_image_refs  # noqa: E402  pylint: disable=wrong-import-position
+
+COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+PYTHON_IMAGE = f"python:{COOKIECUTTER_JSON['python_version'][0]}-slim-trixie"
+REDIS_IMAGE = f"redis:{COOKIECUTTER_JSON['redis_version'][0]}"
+
+
+def test_should_list_every_base_image_the_template_can_reference():
+    # Given
+    context = {"python_version": ["3.13", "3.11"], "redis_version": ["8.10-trixie"]}
+
+    # When
+    refs = base_image_refs(context)
+
+    # Then
+    assert refs == ["python:3.13-slim-trixie", "python:3.11-slim-trixie", "redis:8.10-trixie"]
+
+
+def test_should_count_in_a_real_redis_server(redis_server):
+    # Given
+    client = redis.Redis.from_url(redis_server)
+    key = f"harness-{secrets.token_hex(4)}"
+
+    # When
+    counts = [client.incr(key) for _ in range(3)]
+
+    # Then
+    assert counts == [1, 2, 3]
+
+
+@pytest.mark.docker
+def test_should_pip_install_from_pypi_inside_the_python_base_image(docker_engine):
+    # Given
+    minor = PYTHON_IMAGE.split(":")[1].split("-")[0]
+    script = (
+        "python3 --version && python3 -m venv /tmp/venv && "
+        "/tmp/venv/bin/pip install --quiet --disable-pip-version-check six==1.16.0 && "
+        "/tmp/venv/bin/python -c 'import six; print(six.__version__)'"
+    )
+
+    # When
+    result = run(["docker", "run", "--rm", PYTHON_IMAGE, "sh", "-c", script], timeout=300)
+
+    # Then
+    assert result.stdout.startswith(f"Python {minor}.")
+    assert result.stdout.strip().endswith("1.16.0")
+
+
+@pytest.mark.docker
+def test_should_answer_ping_from_redis_image_on_a_user_defined_network(docker_engine):
+    # Given
+    name = f"tracker-ci-harness-{secrets.token_hex(4)}"
+    run(["docker", "network", "create", name])
+    try:
+        run(["docker", "run", "-d", "--name", name, "--network", name, "--network-alias", "redis", REDIS_IMAGE])
+
+        # When
+        ping = "for i in $(seq 50); do redis-cli -h redis ping && exit 0; sleep 0.2; done; exit 1"
+        result = run(["docker", "run", "--rm", "--network", name, REDIS_IMAGE, "sh", "-c", ping])
+
+        # Then
+        assert "PONG" in result.stdout
+        server_uids = run(["docker", "top", name, "-o", "pid,uid"]).stdout.split()[3::2]
+        assert server_uids and "0" not in server_uids
+    finally:
+        run(["docker", "rm", "-f", "-v", name], check=False)
+        run(["docker", "network", "rm", name], check=False)
+
+
+@pytest.fixture
+def tiny_image(tmp_path, docker_engine):  # pylint: disable=unused-argument
+    context = tmp_path / "tiny"
+    context.mkdir()
+    (context / "token.txt").write_text(secrets.token_hex(8), encoding="utf-8")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY token.txt /\n", encoding="utf-8")
+    tag = f"tracker-ci-harness-tiny:{secrets.token_hex(4)}"
+    run(["docker", "build", "--quiet", "-t", tag, str(context)])
+    yield tag
+    run(["docker", "rmi", "-f", tag], check=False)
+
+
+def _login(registry, password, env) -> subprocess.CompletedProcess:
+    return run(
+        ["docker", "login", registry.host, "--username", registry.username, "--password-stdin"],
+        input=password,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.docker
+def test_should_push_to_local_registry_only_with_the_right_password(local_registry, tiny_image, docker_config):
+    # Given
+    repository = f"harness/tiny-{secrets.token_hex(3)}"
+    target = f"{local_registry.host}/{repository}:v1"
+    run(["docker", "tag", tiny_image, target])
+
+    try:
+        # When / Then: without login
+        anonymous = run(["docker", "push", target], env=docker_config, check=False)
+        assert anonymous.returncode != 0
+        assert "no basic auth credentials" in anonymous.stderr + anonymous.stdout
+
+        # When / Then: wrong password
+        wrong = _login(local_registry, local_registry.password + "x", docker_config)
+        assert wrong.returncode != 0
+        assert "401" in wrong.stderr or "unauthorized" in wrong.stderr.lower()
+
+        # When / Then: right password
+        assert _login(local_registry, local_registry.password, docker_config).returncode == 0
+        run(["docker", "push", target], env=docker_config)
+        assert local_registry.tags(repository) == ["v1"]
+    finally:
+        run(["docker", "rmi", target], check=False)
+
+
+@pytest.mark.act
+def test_should_pass_a_step_output_to_a_later_step_under_act(act_runner, tmp_path):
+    # Given
+    token = secrets.token_hex(6)
+    repo = tmp_path / "repo"
+    workflow = repo / ".github" / "workflows" / "two-steps.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        f"""on: push
+jobs:
+  two-steps:
+    runs-on: ubuntu-latest
+    steps:
+      - id: first
+        run: echo "token={token}" >> "$GITHUB_OUTPUT"
+      - env:
+          TOKEN: ${{{{ steps.first.outputs.token }}}}
+        run: test "$TOKEN" = "{token}" && echo "second step got $TOKEN"
+""",
+        encoding="utf-8",
+    )
+    _commit_all(repo)
+
+    # When
+    result = act_runner.run(repo, "push")
+
+    # Then
+    assert result.exit_code == 0, result.log
+    assert f"second step got {token}" in result.log
+
+
+def _commit_all(repo):
+    run(["git", "init", "-q", "-b", "main"], cwd=repo)
+    run(["git", "add", "-A"], cwd=repo)
+    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "test"], cwd=repo)
