@@ -1,0 +1,118 @@
+"""Checks every answer before the project is written. On a bad one it names the question and the
+reason, exits 1, and cookiecutter removes the half-made folder. No network, no Docker."""
+
+import json
+import keyword
+import re
+import sys
+import unicodedata
+
+# Values come in as JSON string literals, so no answer can break out of this file.
+ANSWERS = {
+    "project_name": json.loads(r'''{{ cookiecutter.project_name | tojson }}'''),
+    "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
+    "description": json.loads(r'''{{ cookiecutter.description | tojson }}'''),
+    "author": json.loads(r'''{{ cookiecutter.author | tojson }}'''),
+    "registry": json.loads(r'''{{ cookiecutter.registry | tojson }}'''),
+    "image_namespace": json.loads(r'''{{ cookiecutter.image_namespace | tojson }}'''),
+    "web_port": json.loads(r'''{{ cookiecutter.web_port | tojson }}'''),
+    "tracker_ci_action": json.loads(r'''{{ cookiecutter.tracker_ci_action | tojson }}'''),
+    "default_branch": json.loads(r'''{{ cookiecutter.default_branch | tojson }}'''),
+}
+
+MAX_TEXT_LENGTH = 200
+SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+REGISTRY = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*(?::[0-9]{{1,5}})?")
+# A repository path component, as the OCI distribution spec defines it.
+PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+NAMESPACE = re.compile(rf"{PATH_COMPONENT}(?:/{PATH_COMPONENT})*")
+DOCKER_HUB_NAMESPACE = re.compile(r"[a-z0-9]{2,30}")
+GITHUB_OWNER = re.compile(r"[a-z0-9](?:-?[a-z0-9]){0,38}")
+ACTION_REF = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*@[A-Za-z0-9._/-]+")
+BRANCH = re.compile(r"(?![./-])(?!.*\.\.)(?!.*//)(?!.*\.lock$)(?!.*[./]$)[A-Za-z0-9._/-]+")
+
+
+def printable_problem(value: str) -> str | None:
+    if any(unicodedata.category(char).startswith("C") for char in value):
+        return "must not contain control characters such as newlines or tabs"
+    if len(value) > MAX_TEXT_LENGTH:
+        return f"must be at most {MAX_TEXT_LENGTH} characters long"
+    return None
+
+
+def project_name_problem(value: str) -> str | None:
+    return "must not be empty" if not value.strip() else None
+
+
+def slug_problem(value: str) -> str | None:
+    if not SLUG.fullmatch(value):
+        return "must be lower-case letters and digits in words joined by single hyphens, starting with a letter"
+    package = value.replace("-", "_")
+    if keyword.iskeyword(package) or keyword.issoftkeyword(package):
+        return f"gives the package name {package!r}, which is a Python keyword"
+    return None
+
+
+def registry_problem(value: str) -> str | None:
+    if not REGISTRY.fullmatch(value):
+        return "must be docker.io, ghcr.io or a lower-case host name with an optional :port"
+    if ":" in value and not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
+        return "has a port outside 1-65535"
+    return None
+
+
+def namespace_problem(value: str, registry: str) -> str | None:
+    if registry == "docker.io" and not DOCKER_HUB_NAMESPACE.fullmatch(value):
+        return "must be a Docker Hub user or organization: 2-30 lower-case letters and digits"
+    if registry == "ghcr.io" and not GITHUB_OWNER.fullmatch(value.split("/", 1)[0]):
+        return "must start with a GitHub owner in lower case (letters, digits, single hyphens)"
+    if not NAMESPACE.fullmatch(value):
+        return "must be lower-case path components (letters, digits, '.', '_', '-') separated by '/'"
+    return None
+
+
+def port_problem(value: str) -> str | None:
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value) <= 65535:
+        return "must be a port number from 1 to 65535"
+    return None
+
+
+def action_ref_problem(value: str) -> str | None:
+    return None if ACTION_REF.fullmatch(value) else "must look like owner/repo@ref (e.g. org/tracker-ci@v1)"
+
+
+def branch_problem(value: str) -> str | None:
+    if not BRANCH.fullmatch(value):
+        return "must be a git branch name of letters, digits, '.', '_', '-' and '/'"
+    return None
+
+
+def problems(answers: dict) -> list[str]:
+    """Every wrong answer, each as 'question: reason'."""
+    checks = {
+        "project_name": project_name_problem,
+        "project_slug": slug_problem,
+        "registry": registry_problem,
+        "image_namespace": lambda value: namespace_problem(value, answers["registry"]),
+        "web_port": port_problem,
+        "tracker_ci_action": action_ref_problem,
+        "default_branch": branch_problem,
+    }
+    found = []
+    for question, value in answers.items():
+        problem = printable_problem(value) or checks.get(question, lambda _: None)(value)
+        if problem:
+            found.append(f"{question}: {value!r} {problem}")
+    return found
+
+
+def main() -> int:
+    found = problems(ANSWERS)
+    for problem in found:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
