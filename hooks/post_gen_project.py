@@ -14,7 +14,7 @@ ANSWERS = {
 # (question, answer) -> paths that only that answer leaves out.
 UNSELECTED_FILES = {
     ("style_gate", "ruff"): ["web/.flake8"],
-    ("ci", "none"): [".github/workflows"],
+    ("ci", "none"): [".github/workflows", ".github/zizmor.yml"],
 }
 
 SECRETS = {

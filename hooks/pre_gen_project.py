@@ -23,7 +23,7 @@ ANSWERS = {
 MAX_TEXT_LENGTH = 200
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-REGISTRY = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*(?::[0-9]{{1,5}})?")
+REGISTRY = re.compile(rf"{HOST_LABEL}(?:\.{HOST_LABEL})*(?::[0-9]+)?")  # no double braces: Jinja renders this file
 # A repository path component, as the OCI distribution spec defines it.
 PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 NAMESPACE = re.compile(rf"{PATH_COMPONENT}(?:/{PATH_COMPONENT})*")

