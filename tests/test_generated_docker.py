@@ -1,0 +1,129 @@
+"""Baked projects on a real Docker engine: images build through their gates, Compose runs the e2e tests,
+the published service counts and keeps its count, and a broken test fails the image build."""
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from harness import free_port, run
+from projects import bake
+
+pytestmark = pytest.mark.docker
+
+VARIANTS = {
+    "defaults": {},
+    "py311-black-ghcr-redis7": {
+        "python_version": "3.11",
+        "style_gate": "black-isort-flake8",
+        "registry": "ghcr.io",
+        "image_namespace": "octo-org",
+        "redis_version": "7.4-bookworm",
+    },
+}
+
+
+@dataclass
+class ComposeProject:
+    path: Path
+    name: str
+    web_port: int
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "COMPOSE_PROJECT_NAME": self.name, "WEB_PORT": str(self.web_port)}
+
+    def compose(self, *args, check=True, timeout=900):
+        return run(["docker", "compose", *args], cwd=self.path, env=self.env, check=check, timeout=timeout)
+
+    def get(self, path="/") -> requests.Response:
+        return requests.get(f"http://127.0.0.1:{self.web_port}{path}", timeout=5)
+
+    def tear_down(self):
+        self.compose("--profile", "testing", "down", "--volumes", "--remove-orphans", check=False)
+
+
+@pytest.fixture(scope="session", params=sorted(VARIANTS))
+def built_project(request, cookies_session, docker_engine):  # pylint: disable=unused-argument
+    """A baked project whose images (web and test) Compose has built; torn down after the session."""
+    project = ComposeProject(
+        bake(cookies_session, **VARIANTS[request.param]), f"tracker-ci-test-{request.param}", free_port()
+    )
+    project.compose("--profile", "testing", "build")
+    yield project
+    project.tear_down()
+
+
+@pytest.fixture
+def running_project(built_project):
+    """The built project started fresh (empty volume) and healthy; torn down after the test."""
+    built_project.tear_down()
+    built_project.compose("up", "--detach", "--wait", "--wait-timeout", "120")
+    yield built_project
+    built_project.tear_down()
+
+
+def test_should_pass_the_documented_e2e_command(running_project):
+    # When
+    result = running_project.compose("--profile", "testing", "run", "--rm", "test-service")
+
+    # Then
+    assert "2 passed" in result.stdout
+
+
+def test_should_get_every_service_healthy(running_project):
+    # When
+    listing = running_project.compose("ps", "--format", "json").stdout
+
+    # Then
+    services = [json.loads(line) for line in listing.splitlines() if line.strip()]
+    assert {service["Service"]: service["Health"] for service in services} == {
+        "redis-service": "healthy",
+        "web-service": "healthy",
+    }
+
+
+def test_should_count_views_and_keep_the_count_across_restarts(running_project):
+    # When
+    first, second = running_project.get(), running_project.get()
+    running_project.compose("down")
+    running_project.compose("up", "--detach", "--wait", "--wait-timeout", "120")
+    third = running_project.get()
+
+    # Then
+    assert [first.text, second.text, third.text] == [
+        "This page has been seen 1 times.",
+        "This page has been seen 2 times.",
+        "This page has been seen 3 times.",
+    ]
+    assert running_project.get("/health").status_code == 200
+
+
+def test_should_run_the_web_service_as_a_non_root_user(running_project):
+    # When
+    uid = running_project.compose("exec", "-T", "web-service", "id", "-u").stdout.strip()
+
+    # Then
+    assert uid not in ("", "0")
+
+
+def test_should_fail_the_image_build_when_a_unit_test_breaks(built_project, tmp_path):
+    # Given: the tutorial's experiment, a changed error emoji in app.py only
+    broken = ComposeProject(tmp_path / built_project.path.name, f"{built_project.name}-broken", free_port())
+    shutil.copytree(built_project.path, broken.path)
+    app = next((broken.path / "web" / "src").glob("*/app.py"))
+    source = app.read_text(encoding="utf-8")
+    assert "\\N{PENSIVE FACE}" in source
+    app.write_text(source.replace("\\N{PENSIVE FACE}", "\\N{FACE WITH TEARS OF JOY}"), encoding="utf-8")
+
+    # When
+    result = broken.compose("build", "web-service", check=False)
+
+    # Then
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "FAILED test/unit/test_app.py::test_should_handle_redis_connection_error" in output
