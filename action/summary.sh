@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Last step, always: a job summary of what was tested and what was pushed.
+set -euo pipefail
+: "${TEST_OUTCOME?}" "${PUSH_OUTCOME?}" "${E2E_EXIT_CODE?}" "${FAILING_SERVICE?}" "${IMAGE_ID?}"
+: "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}"
+
+if [ "$TEST_OUTCOME" = success ] && [ "$PUSH_OUTCOME" != failure ]; then
+  result="passed"
+else
+  result="failed"
+fi
+{
+  printf '### tracker-ci: %s\n\n' "$result"
+  printf '| | |\n| --- | --- |\n'
+  printf '| end-to-end tests | %s (exit code %s) |\n' "$TEST_OUTCOME" "${E2E_EXIT_CODE:-none}"
+  [ -z "$FAILING_SERVICE" ] || printf '| failing service | %s |\n' "\`$FAILING_SERVICE\`"
+  printf '| tested image | %s |\n' "\`${IMAGE_ID:-none}\`"
+  if [ "$PUSHED" = true ]; then
+    while IFS= read -r ref; do printf '| pushed | %s |\n' "\`$ref\`"; done <<<"$REFS"
+    printf '| digest | %s |\n' "\`$DIGEST\`"
+  elif [ "$PUSH_DECISION" != true ]; then
+    printf '| pushed | no: not a push to the default branch, or push: false |\n'
+  elif [ "$TEST_OUTCOME" != success ]; then
+    printf '| pushed | no: the tests did not pass |\n'
+  else
+    printf '| pushed | no: the push failed |\n'
+  fi
+} >>"$GITHUB_STEP_SUMMARY"
