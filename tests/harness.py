@@ -1,6 +1,7 @@
 """Small helpers for running real processes in tests: free ports, polling, commands with readable failures."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -76,3 +77,10 @@ def stop_process(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def markdown_table(text: str, heading: str) -> list[list[str]]:
+    """The body rows of the first table under a Markdown heading, cells stripped, `\\|` unescaped."""
+    section = text.split(f"{heading}\n", 1)[1].split("\n#", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", row.strip().strip("|"))] for row in rows]

@@ -7,7 +7,7 @@ import secrets
 import pytest
 import yaml
 
-from harness import REPO_ROOT, require_command, run
+from harness import REPO_ROOT, markdown_table, require_command, run
 from projects import bake, unique_name
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
@@ -72,6 +72,22 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
     assert len(calls) == 2
     for step in calls:
         assert set(step["with"]) <= set(action["inputs"]), step
+
+
+def test_should_document_every_input_and_output_in_the_readme():
+    # Given
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+    # When
+    inputs = {row[0].strip("`"): row[1] for row in markdown_table(readme, "### Inputs")}
+    outputs = [row[0].strip("`") for row in markdown_table(readme, "### Outputs")]
+
+    # Then
+    assert inputs == {
+        name: f"`{spec['default']}`" if spec["default"] else "(empty)" for name, spec in action["inputs"].items()
+    }
+    assert outputs == list(action["outputs"])
 
 
 # ---- under act -------------------------------------------------------------------------------------

@@ -1,13 +1,12 @@
 """Baking the template: every option one at a time renders valid, lint-clean files; bad answers write nothing."""
 
 import json
-import re
 import tomllib
 
 import pytest
 import yaml
 
-from harness import REPO_ROOT, require_command, run
+from harness import REPO_ROOT, markdown_table, require_command, run
 from projects import bake, text_files
 
 # Each supported case changes one answer from the defaults and says what that answer must show.
@@ -159,11 +158,7 @@ def test_should_document_every_question_in_the_readme():
 
 
 def _options_table(readme: str) -> dict:
-    section = readme.split("## Template options", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith("| `")]
-    rows = {}
-    for line in lines:
-        cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
-        name, default, choices, _effect = (cell.strip().replace("\\|", "|") for cell in cells)
-        rows[name.strip("`")] = {"default": default, "choices": choices}
-    return rows
+    return {
+        name.strip("`"): {"default": default, "choices": choices}
+        for name, default, choices, _effect in markdown_table(readme, "## Template options")
+    }
