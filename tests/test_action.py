@@ -147,7 +147,12 @@ class ActScenario:
 
 @pytest.fixture
 def scenario(cookies, local_registry, act_runner):
-    return ActScenario(cookies, local_registry, act_runner)
+    yield ActScenario(cookies, local_registry, act_runner)
+    # The push leaves its registry tags on the local engine too; the image itself stays as build cache.
+    listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter"]
+    tags = run([*listing, f"reference={local_registry.host}/*/*"]).stdout.split()
+    if tags:
+        run(["docker", "rmi", *tags])
 
 
 @pytest.mark.act
