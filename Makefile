@@ -1,14 +1,21 @@
 # `make test` is the README's test command: it sets up what is missing, then runs the whole suite.
 PYTEST := .venv/bin/python -m pytest
 
-.PHONY: test test-fast bootstrap
+.PHONY: test test-fast bench bootstrap
 
 test: bootstrap
 	$(PYTEST)
 
-# The tier that needs no engine: template rendering, hooks, linters, the app against a real Redis.
+# The tier that needs no engine and installs nothing: rendering, hooks, linters, the harness.
 test-fast: bootstrap
-	$(PYTEST) -m "not docker and not act"
+	$(PYTEST) -m "not docker and not act and not venv"
 
 bootstrap:
 	bash scripts/bootstrap.sh
+
+# Benchmarks print tables and write benchmarks/results/*.json; they assert nothing about speed.
+bench: bootstrap
+	.venv/bin/python benchmarks/throughput.py
+	.venv/bin/python benchmarks/image_size.py
+	.venv/bin/python benchmarks/pipeline.py
+	.venv/bin/python benchmarks/suite.py

@@ -36,6 +36,8 @@ unhealthy_services() {
 }
 
 group "Build images"
+# The published service first: a test image that shares its layers then builds from cache.
+compose build "$PUBLISH_SERVICE"
 compose build
 endgroup
 

@@ -2,13 +2,15 @@
 # Makes sure each given base image reference (python:X.Y-slim-SUITE, redis:TAG-SUITE) is in the engine:
 # already present, else pulled, else -- where no registry is reachable -- made locally from a Debian
 # rootfs (debootstrap + docker import) and tagged with exactly that reference. Stand-ins carry the label
-# org.tracker-ci.stand-in=true and trust the host's CA bundle (a TLS-intercepting proxy may sit between
-# a build and PyPI); none of this reaches generated projects, whose files only name the references.
+# org.tracker-ci.stand-in=<recipe version> (a stand-in of an older recipe is made again) and trust the
+# host's CA bundle, for pip and for uv (a TLS-intercepting proxy may sit between a build and PyPI);
+# none of this reaches generated projects, whose files only name the references.
 set -euo pipefail
 
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 host_ca_bundle=/etc/ssl/certs/ca-certificates.crt
-stand_in_label=org.tracker-ci.stand-in=true
+stand_in_version=2
+stand_in_label=org.tracker-ci.stand-in=$stand_in_version
 mkdir -p "$cache_dir"
 
 log() { printf '[base-images] %s\n' "$*"; }
@@ -53,6 +55,7 @@ make_python_stand_in() {
     return
   fi
   docker import --change "LABEL $stand_in_label" --change 'ENV LANG=C.UTF-8' \
+    --change "ENV SSL_CERT_FILE=$host_ca_bundle" \
     --change 'CMD ["python3"]' "$(rootfs_tarball "$suite")" "$ref" >/dev/null
   log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" python3 --version))"
 }
@@ -65,10 +68,23 @@ make_redis_stand_in() {
   log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" redis-server --version | cut -d' ' -f1-3))"
 }
 
+# Prints missing, stale (a stand-in of an older recipe) or present.
+image_state() {
+  local label
+  if ! label=$(docker image inspect --format '{{ index .Config.Labels "org.tracker-ci.stand-in" }}' "$1" 2>/dev/null); then
+    echo missing
+  elif [ -n "$label" ] && [ "$label" != "<no value>" ] && [ "$label" != "$stand_in_version" ]; then
+    echo stale
+  else
+    echo present
+  fi
+}
+
 for ref in "$@"; do
-  if docker image inspect "$ref" >/dev/null 2>&1; then
+  state=$(image_state "$ref")
+  if [ "$state" = present ]; then
     log "present: $ref"
-  elif timeout 120 docker pull --quiet "$ref" >/dev/null 2>&1; then
+  elif [ "$state" = missing ] && timeout 120 docker pull --quiet "$ref" >/dev/null 2>&1; then
     log "pulled: $ref"
   else
     case "$ref" in

@@ -38,7 +38,7 @@ missing_packages() {
 }
 
 install_system_tools() {
-  local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap)
+  local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap wrk:wrk)
   engine_answers || command -v dockerd >/dev/null 2>&1 || wanted+=(dockerd:docker.io)
   local packages
   mapfile -t packages < <(missing_packages "${wanted[@]}")

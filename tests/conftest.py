@@ -16,6 +16,7 @@ from harness import (
     REPO_ROOT,
     free_port,
     port_open,
+    redis_server_process,
     require,
     require_command,
     run,
@@ -29,20 +30,9 @@ ACTION_REF = "org/tracker-ci@v1"
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A real redis-server on a free loopback port in its own temp dir; yields its URL."""
-    server = require_command("redis-server")
-    data_dir = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(  # pylint: disable=consider-using-with
-        [*args, "--dir", str(data_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        client = redis.Redis.from_url(url)
-        wait_until(lambda: port_open(port) and client.ping(), timeout=10, what=f"redis-server on port {port}")
+    with redis_server_process(tmp_path_factory.mktemp("redis")) as url:
+        assert redis.Redis.from_url(url).ping()
         yield url
-    finally:
-        stop_process(process)
 
 
 @pytest.fixture(scope="session")

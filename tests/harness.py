@@ -1,5 +1,6 @@
 """Small helpers for running real processes in tests: free ports, polling, commands with readable failures."""
 
+import http.client
 import os
 import re
 import shutil
@@ -7,7 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -69,6 +74,24 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+@contextmanager
+def redis_server_process(data_dir: Path, *extra_args: str):
+    """A real redis-server on a free loopback port, its files in data_dir; yields its URL."""
+    server = require_command("redis-server")
+    port = free_port()
+    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        [*args, "--save", "", "--appendonly", "no", *extra_args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: port_open(port), timeout=10, what=f"redis-server on port {port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_process(process)
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """Ends a process this suite started (by its own handle), killing it if it will not stop."""
     process.terminate()
@@ -84,3 +107,31 @@ def markdown_table(text: str, heading: str) -> list[list[str]]:
     section = text.split(f"{heading}\n", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("|")][2:]
     return [[cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", row.strip().strip("|"))] for row in rows]
+
+
+def bounded_load(url: str, total: int, connections: int, timeout: float = 10) -> Counter:
+    """Sends exactly `total` GETs over `connections` keep-alive connections and awaits every response.
+
+    Returns a Counter of status codes, plus "error" for requests that got no response, so a caller can
+    compare it with what the server did (e.g. a counter that must rise by exactly the 200s)."""
+    parts = urlsplit(url)
+
+    def one_connection(count: int) -> Counter:
+        statuses = Counter()
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        for _ in range(count):
+            try:
+                connection.request("GET", parts.path or "/")
+                response = connection.getresponse()
+                response.read()
+                statuses[response.status] += 1
+            except (OSError, http.client.HTTPException):
+                statuses["error"] += 1
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        connection.close()
+        return statuses
+
+    shares = [total // connections + (1 if index < total % connections else 0) for index in range(connections)]
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        return sum(pool.map(one_connection, shares), Counter())

@@ -33,11 +33,11 @@ def text_files(project: Path) -> list[Path]:
 
 
 def gate_commands(web: Path) -> list[list[str]]:
-    """The commands the Dockerfile's builder stage gates on (tests, linters, scan), minus pip's own steps."""
+    """The commands the Dockerfile's builder stage gates on (tests, linters, scan), minus installs."""
     dockerfile = (web / "Dockerfile").read_text(encoding="utf-8")
     gate_run = next(block for block in dockerfile.split("\nRUN ") if "pytest test/unit" in block)
     commands = [shlex.split(part.replace("\\\n", " ")) for part in gate_run.split("&&")]
-    return [command for command in commands if command[:3] != ["python", "-m", "pip"]]
+    return [command for command in commands if command[:2] == ["python", "-m"] and command[2] != "pip"]
 
 
 def make_venv(project: Path, venv: Path) -> Path:
@@ -49,23 +49,34 @@ def make_venv(project: Path, venv: Path) -> Path:
     return python
 
 
-@contextmanager
-def gunicorn_server(project: Path, python: Path, redis_url: str):
-    """Serves the project with the server command of its own Dockerfile, on a free loopback port."""
+def server_command(project: Path, bind: str) -> list[str]:
+    """The runtime image's CMD (the server Compose runs), its --bind pointed at `bind`."""
     cmd = re.search(r"^CMD (\[.*\])$", (project / "web" / "Dockerfile").read_text(encoding="utf-8"), re.M)
     command = json.loads(cmd.group(1))
-    port = free_port()
-    args = [str(python.parent / command[0]), *command[1:-1], f"127.0.0.1:{port}"]
-    assert command[-2] == "--bind", "the image's server command must end with --bind HOST:PORT"
-    process = subprocess.Popen(  # pylint: disable=consider-using-with
-        args, cwd=project / "web", env={"REDIS_URL": redis_url, "PATH": str(python.parent)}
-    )
+    command[command.index("--bind") + 1] = bind
+    return command
+
+
+@contextmanager
+def serving(args: list, cwd: Path, env: dict, port: int):
+    """Runs a web server command until the block ends; yields its URL once /health answers 200."""
+    process = subprocess.Popen([str(arg) for arg in args], cwd=cwd, env=env)  # pylint: disable=consider-using-with
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(f"{url}/health"), timeout=20, what=f"gunicorn on port {port}")
+        wait_until(lambda: _answers(f"{url}/health"), timeout=20, what=f"{args[0]} on port {port}")
         yield url
     finally:
         stop_process(process)
+
+
+@contextmanager
+def gunicorn_server(project: Path, python: Path, redis_url: str):
+    """Serves the project with the server command of its own Dockerfile, on a free loopback port."""
+    port = free_port()
+    executable, *args = server_command(project, f"127.0.0.1:{port}")
+    env = {"REDIS_URL": redis_url, "PATH": str(python.parent)}
+    with serving([python.parent / executable, *args], project / "web", env, port) as url:
+        yield url
 
 
 def _answers(url: str) -> bool:

@@ -3,6 +3,7 @@ the published service counts and keeps its count, and a broken test fails the im
 
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,26 @@ def test_should_run_the_web_service_as_a_non_root_user(running_project):
 
     # Then
     assert uid not in ("", "0")
+
+
+def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_project):
+    # Given
+    image = f"{built_project.name}-web-service"
+    base = re.search(r"^FROM (\S+)$", (built_project.path / "web" / "Dockerfile").read_text(), re.M).group(1)
+    forbidden = ["/home/app/venv/bin/pip", "/home/app/dev-venv", "/home/app/.cache", "/var/lib/apt/lists/lock"]
+
+    # When
+    added = _size(image) - _size(base)
+    probe = "import os, sys; print(' '.join(p for p in sys.argv[1:] if os.path.exists(p)))"
+    found = run(["docker", "run", "--rm", image, "python", "-c", probe, *forbidden]).stdout.split()
+
+    # Then: half of what the tutorial's runtime image adds (164 MB)
+    assert added <= 82_000_000, f"runtime image adds {added / 1e6:.1f} MB over {base}"
+    assert found == []
+
+
+def _size(image: str) -> int:
+    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image]).stdout)
 
 
 def test_should_fail_the_image_build_when_a_unit_test_breaks(built_project, tmp_path):

@@ -7,6 +7,8 @@ import pytest
 from harness import run
 from projects import bake, gate_commands, gunicorn_server, make_venv
 
+pytestmark = pytest.mark.venv
+
 VARIANTS = {
     "ruff": {},
     "black-isort-flake8": {"style_gate": "black-isort-flake8", "project_name": "Visit Counter"},

@@ -139,6 +139,24 @@ def test_should_refuse_a_value_outside_the_choices(cookies, question):
     assert "not-a-choice" in str(result.exception)
 
 
+@pytest.mark.parametrize("style_gate", ["ruff", "black-isort-flake8"])
+def test_should_build_the_test_image_from_the_builder_stage_instructions(cookies, style_gate):
+    # Given
+    web = bake(cookies, style_gate=style_gate) / "web"
+
+    # When
+    builder = _instructions(web / "Dockerfile").split("\nFROM ")[0].replace(" AS builder", "")
+    dev = _instructions(web / "Dockerfile.dev")
+
+    # Then: identical instructions let the classic builder reuse every layer the web image built
+    assert dev == builder + '\nCMD ["python", "-m", "pytest", "test/e2e/", "-vv"]'
+
+
+def _instructions(dockerfile) -> str:
+    lines = dockerfile.read_text(encoding="utf-8").splitlines()
+    return "\n".join(line for line in lines if line and not line.startswith("#"))
+
+
 def test_should_document_every_question_in_the_readme():
     # Given
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")

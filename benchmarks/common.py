@@ -1,0 +1,45 @@
+"""What the benchmark scripts share: the test suite's helpers, results on disk, a printed table."""
+
+import json
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCHMARKS.parent / "tests"))
+
+# pylint: disable=wrong-import-position,unused-import
+from harness import REPO_ROOT, free_port, require_command, run  # noqa: E402,F401
+
+RESULTS = BENCHMARKS / "results"
+
+
+def bake_default(output_dir: Path, **answers) -> Path:
+    from cookiecutter.main import cookiecutter  # pylint: disable=import-outside-toplevel
+
+    return Path(cookiecutter(str(REPO_ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers))
+
+
+def machine() -> dict:
+    cpus = len(__import__("os").sched_getaffinity(0))
+    return {"cpus": cpus, "python": platform.python_version(), "kernel": platform.release()}
+
+
+def print_table(headers: list[str], rows: list[list]) -> None:
+    cells = [headers, *[[str(cell) for cell in row] for row in rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    for index, row in enumerate(cells):
+        print("  ".join(cell.rjust(width) if column else cell.ljust(width)
+                        for column, (cell, width) in enumerate(zip(row, widths))))  # fmt: skip
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def save(name: str, data: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    stamped = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **data}
+    path.write_text(json.dumps(stamped, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {path.relative_to(REPO_ROOT)}")
+    return path

@@ -1,0 +1,13 @@
+"""Gunicorn settings for the container, sized from the CPUs it may use.
+
+Environment variables override them: WEB_CONCURRENCY (worker processes),
+GUNICORN_WORKER_CLASS, GUNICORN_THREADS (threads per worker) and GUNICORN_KEEPALIVE
+(seconds an idle connection stays open). GUNICORN_CMD_ARGS takes any other setting.
+"""
+
+import os
+
+workers = int(os.getenv("WEB_CONCURRENCY", str(len(os.sched_getaffinity(0)))))
+worker_class = os.getenv("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.getenv("GUNICORN_THREADS", "2"))
+keepalive = int(os.getenv("GUNICORN_KEEPALIVE", "5"))
