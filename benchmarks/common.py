@@ -3,14 +3,14 @@
 import json
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS.parent / "tests"))
 
 # pylint: disable=wrong-import-position,unused-import
-from harness import REPO_ROOT, free_port, require_command, run  # noqa: E402,F401
+from harness import REPO_ROOT, free_port, require_command, run  # noqa: F401
 
 RESULTS = BENCHMARKS / "results"
 
@@ -31,7 +31,7 @@ def print_table(headers: list[str], rows: list[list]) -> None:
     widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
     for index, row in enumerate(cells):
         print("  ".join(cell.rjust(width) if column else cell.ljust(width)
-                        for column, (cell, width) in enumerate(zip(row, widths))))  # fmt: skip
+                        for column, (cell, width) in enumerate(zip(row, widths, strict=True))))  # fmt: skip
         if index == 0:
             print("  ".join("-" * width for width in widths))
 
@@ -39,7 +39,7 @@ def print_table(headers: list[str], rows: list[list]) -> None:
 def save(name: str, data: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    stamped = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **data}
+    stamped = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(), **data}
     path.write_text(json.dumps(stamped, indent=2) + "\n", encoding="utf-8")
     print(f"\nwrote {path.relative_to(REPO_ROOT)}")
     return path

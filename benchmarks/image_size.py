@@ -38,7 +38,9 @@ def main() -> int:
         finally:
             run(["docker", "rmi", "--force", image], check=False)
     added = total - base_size
-    print_table(["runtime image", "MB"], [["added over " + base, f"{added / 1e6:.1f}"], ["total", f"{total / 1e6:.1f}"]])
+    print_table(
+        ["runtime image", "MB"], [["added over " + base, f"{added / 1e6:.1f}"], ["total", f"{total / 1e6:.1f}"]]
+    )
     print("\nleft in the image that should not be:", ", ".join(found) or "nothing")
     save("image_size", {"base_image": base, "added_bytes": added, "total_bytes": total, "leftovers": found})
     return 1 if found else 0

@@ -25,7 +25,7 @@ from common import BENCHMARKS, bake_default, free_port, print_table, require_com
 from harness import bounded_load, redis_server_process
 from projects import make_venv, server_command, serving
 
-CEILING_APP = '''import os
+CEILING_APP = """import os
 
 from redis import Redis
 
@@ -36,18 +36,24 @@ def app(environ, start_response):
     body = f"This page has been seen {_redis.incr('page_views')} times.".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
-'''
+"""
 
 
 def setups(project: Path, package: str) -> dict:
     """Server command per setup, with {bind} where the address goes."""
     template = server_command(project, "{bind}")
     ceiling = [*template[:-1], "ceiling_app:app"]
-    return {"template": template, "tutorial": ["gunicorn", f"{package}.app:app", "--bind", "{bind}"], "ceiling": ceiling}
+    return {
+        "template": template,
+        "tutorial": ["gunicorn", f"{package}.app:app", "--bind", "{bind}"],
+        "ceiling": ceiling,
+    }
 
 
 def wrk(url: str, duration: int) -> dict:
-    output = run([require_command("wrk"), "-t2", "-c32", f"-d{duration}s", "--latency", url], timeout=duration + 60).stdout
+    output = run(
+        [require_command("wrk"), "-t2", "-c32", f"-d{duration}s", "--latency", url], timeout=duration + 60
+    ).stdout
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
@@ -81,8 +87,10 @@ def plot(results: dict, path: Path) -> None:
 
     names = list(results)
     figure, axis = pyplot.subplots(figsize=(7, 4))
-    bars = axis.bar(names, [results[name]["requests_per_second"] for name in names], color=["#2b6cb0", "#a0aec0", "#48bb78"])
-    for bar, name in zip(bars, names):
+    bars = axis.bar(
+        names, [results[name]["requests_per_second"] for name in names], color=["#2b6cb0", "#a0aec0", "#48bb78"]
+    )
+    for bar, name in zip(bars, names, strict=True):
         label = f"{results[name]['requests_per_second']:.0f} req/s\np99 {results[name]['p99_ms']:.1f} ms"
         axis.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
     axis.set_ylabel("requests per second (median)")
@@ -126,7 +134,10 @@ def main() -> int:
                      result["non_2xx"], result["socket_errors"] + exact["socket_errors"],
                      f"{exact['counter_delta']}/{exact['ok_responses']}",
                      f"{result['requests_per_second'] / tutorial:.2f}x", f"{result['requests_per_second'] / ceiling:.0%}"])  # fmt: skip
-    print_table(["setup", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket err", "counter/2xx", "vs tutorial", "of ceiling"], rows)
+    print_table(
+        ["setup", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket err", "counter/2xx", "vs tutorial", "of ceiling"],
+        rows,
+    )
     plot(results, BENCHMARKS / "throughput.png")
     save("throughput", {"duration_seconds": options.duration, "rounds": options.rounds, "setups": results})
     exact_everywhere = all(r["exact"]["counter_delta"] == r["exact"]["ok_responses"] for r in results.values())

@@ -1,6 +1,9 @@
-"""Removes the files of options the user did not choose, then prints the next steps."""
+"""Removes the files of options the user did not choose, writes .env with a fresh Redis password,
+then prints the next steps."""
 
 import json
+import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -9,6 +12,7 @@ ANSWERS = {
     "style_gate": json.loads(r'''{{ cookiecutter.style_gate | tojson }}'''),
     "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
     "registry": json.loads(r'''{{ cookiecutter.registry | tojson }}'''),
+    "redis_appendfsync": json.loads(r'''{{ cookiecutter.redis_appendfsync | tojson }}'''),
 }
 
 # (question, answer) -> paths that only that answer leaves out.
@@ -25,10 +29,7 @@ SECRETS = {
 
 def paths_to_remove(answers: dict) -> list[str]:
     return [
-        path
-        for (question, answer), paths in UNSELECTED_FILES.items()
-        if answers[question] == answer
-        for path in paths
+        path for (question, answer), paths in UNSELECTED_FILES.items() if answers[question] == answer for path in paths
     ]
 
 
@@ -38,6 +39,20 @@ def remove(project: Path, relative_path: str) -> None:
         shutil.rmtree(target)
     else:
         target.unlink(missing_ok=True)
+
+
+def dotenv(answers: dict, password: str) -> str:
+    return f"REDIS_PASSWORD={password}\nREDIS_APPENDFSYNC={answers['redis_appendfsync']}\n"
+
+
+def write_dotenv(project: Path, answers: dict) -> None:
+    """A password of this project's own, readable by its owner only; an existing .env is kept."""
+    path = project / ".env"
+    if path.exists():
+        return
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(dotenv(answers, secrets.token_urlsafe(32)))
 
 
 def next_steps(answers: dict) -> str:
@@ -57,6 +72,7 @@ def main() -> None:
     project = Path.cwd()
     for relative_path in paths_to_remove(ANSWERS):
         remove(project, relative_path)
+    write_dotenv(project, ANSWERS)
     print(next_steps(ANSWERS))
 
 

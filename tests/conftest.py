@@ -39,9 +39,9 @@ def redis_server(tmp_path_factory):
 def docker_engine():
     """Asserts a Docker engine answers (a failure under CI=true, a skip elsewhere)."""
     require_command("docker")
-    info = subprocess.run(["docker", "info", "--format", "{{json .ServerVersion}}"], capture_output=True, text=True)
+    info = run(["docker", "info", "--format", "{{json .ServerVersion}}"], check=False)
     require(info.returncode == 0, f"no Docker engine answers `docker info`: {info.stderr.strip()[:300]}")
-    compose = subprocess.run(["docker", "compose", "version", "--short"], capture_output=True, text=True)
+    compose = run(["docker", "compose", "version", "--short"], check=False)
     require(compose.returncode == 0, "`docker compose` (v2) is not available (run scripts/bootstrap.sh)")
     return json.loads(info.stdout)
 
@@ -90,12 +90,12 @@ def local_registry(tmp_path_factory, docker_engine):  # pylint: disable=unused-a
         f"""version: 0.1
 log: {{level: warn}}
 storage:
-  filesystem: {{rootdirectory: {workdir / 'storage'}}}
+  filesystem: {{rootdirectory: {workdir / "storage"}}}
   delete: {{enabled: true}}
 http:
   addr: 127.0.0.1:{port}
 auth:
-  htpasswd: {{realm: tracker-ci, path: {workdir / 'htpasswd'}}}
+  htpasswd: {{realm: tracker-ci, path: {workdir / "htpasswd"}}}
 """,
         encoding="utf-8",
     )

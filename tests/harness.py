@@ -106,7 +106,9 @@ def markdown_table(text: str, heading: str) -> list[list[str]]:
     """The body rows of the first table under a Markdown heading, cells stripped, `\\|` unescaped."""
     section = text.split(f"{heading}\n", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("|")][2:]
-    return [[cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", row.strip().strip("|"))] for row in rows]
+    return [
+        [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", row.strip().strip("|"))] for row in rows
+    ]
 
 
 def bounded_load(url: str, total: int, connections: int, timeout: float = 10) -> Counter:

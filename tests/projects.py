@@ -1,12 +1,14 @@
 """Helpers for baked projects: baking, reading their files, and running their own commands."""
 
 import json
+import os
 import re
 import secrets
 import shlex
 import subprocess
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -51,7 +53,7 @@ def make_venv(project: Path, venv: Path) -> Path:
 
 def server_command(project: Path, bind: str) -> list[str]:
     """The runtime image's CMD (the server Compose runs), its --bind pointed at `bind`."""
-    cmd = re.search(r"^CMD (\[.*\])$", (project / "web" / "Dockerfile").read_text(encoding="utf-8"), re.M)
+    cmd = re.search(r"^CMD (\[.*\])$", (project / "web" / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE)
     command = json.loads(cmd.group(1))
     command[command.index("--bind") + 1] = bind
     return command
@@ -88,3 +90,23 @@ def _answers(url: str) -> bool:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
+
+
+@dataclass
+class ComposeProject:
+    path: Path
+    name: str
+    web_port: int
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "COMPOSE_PROJECT_NAME": self.name, "WEB_PORT": str(self.web_port)}
+
+    def compose(self, *args, check=True, timeout=900):
+        return run(["docker", "compose", *args], cwd=self.path, env=self.env, check=check, timeout=timeout)
+
+    def get(self, path="/") -> requests.Response:
+        return requests.get(f"http://127.0.0.1:{self.web_port}{path}", timeout=5)
+
+    def tear_down(self):
+        self.compose("--profile", "testing", "down", "--volumes", "--remove-orphans", check=False)

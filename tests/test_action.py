@@ -219,9 +219,7 @@ def test_should_test_but_never_log_in_or_push_on_a_pull_request(scenario):
 def test_should_fail_show_the_logs_and_push_nothing_when_the_e2e_test_breaks(scenario):
     # Given
     e2e_test = scenario.path / "web" / "test" / "e2e" / "test_app_redis_http.py"
-    e2e_test.write_text(
-        e2e_test.read_text(encoding="utf-8").replace("seen 5 times", "seen 6 times"), encoding="utf-8"
-    )
+    e2e_test.write_text(e2e_test.read_text(encoding="utf-8").replace("seen 5 times", "seen 6 times"), encoding="utf-8")
     scenario.commit("Expect the wrong count")
 
     # When

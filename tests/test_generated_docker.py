@@ -2,17 +2,13 @@
 the published service counts and keeps its count, and a broken test fails the image build."""
 
 import json
-import os
 import re
 import shutil
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import requests
 
 from harness import free_port, run
-from projects import bake
+from projects import ComposeProject, bake
 
 pytestmark = pytest.mark.docker
 
@@ -26,26 +22,6 @@ VARIANTS = {
         "redis_version": "7.4-bookworm",
     },
 }
-
-
-@dataclass
-class ComposeProject:
-    path: Path
-    name: str
-    web_port: int
-
-    @property
-    def env(self) -> dict:
-        return {**os.environ, "COMPOSE_PROJECT_NAME": self.name, "WEB_PORT": str(self.web_port)}
-
-    def compose(self, *args, check=True, timeout=900):
-        return run(["docker", "compose", *args], cwd=self.path, env=self.env, check=check, timeout=timeout)
-
-    def get(self, path="/") -> requests.Response:
-        return requests.get(f"http://127.0.0.1:{self.web_port}{path}", timeout=5)
-
-    def tear_down(self):
-        self.compose("--profile", "testing", "down", "--volumes", "--remove-orphans", check=False)
 
 
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
@@ -115,7 +91,7 @@ def test_should_run_the_web_service_as_a_non_root_user(running_project):
 def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_project):
     # Given
     image = f"{built_project.name}-web-service"
-    base = re.search(r"^FROM (\S+)$", (built_project.path / "web" / "Dockerfile").read_text(), re.M).group(1)
+    base = re.search(r"^FROM (\S+)$", (built_project.path / "web" / "Dockerfile").read_text(), re.MULTILINE).group(1)
     forbidden = ["/home/app/venv/bin/pip", "/home/app/dev-venv", "/home/app/.cache", "/var/lib/apt/lists/lock"]
 
     # When

@@ -11,7 +11,7 @@ import redis
 from harness import REPO_ROOT, run
 
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
-from base_image_refs import base_image_refs  # noqa: E402  pylint: disable=wrong-import-position
+from base_image_refs import base_image_refs
 
 COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
 PYTHON_IMAGE = f"python:{COOKIECUTTER_JSON['python_version'][0]}-slim-trixie"

@@ -121,3 +121,26 @@ def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
     # Then
     assert steps.startswith("Next steps:\n  1. cd page-tracker\n")
     assert "REGISTRY_USERNAME and REGISTRY_TOKEN" in steps
+
+
+def test_should_write_a_private_dotenv_with_a_fresh_password_once(tmp_path):
+    # Given
+    hook = render_hook(tmp_path, "post_gen_project", redis_appendfsync="always")
+    project = tmp_path / "project"
+    project.mkdir()
+
+    # When
+    hook.write_dotenv(project, hook.ANSWERS)
+    first = (project / ".env").read_text(encoding="utf-8")
+    hook.write_dotenv(project, hook.ANSWERS)
+
+    # Then
+    password = first.split("REDIS_PASSWORD=", 1)[1].split("\n", 1)[0]
+    assert len(password) >= 32
+    assert "REDIS_APPENDFSYNC=always\n" in first
+    assert (project / ".env").stat().st_mode & 0o777 == 0o600
+    assert (project / ".env").read_text(encoding="utf-8") == first, "an existing .env must be kept"
+    other = tmp_path / "other"
+    other.mkdir()
+    hook.write_dotenv(other, hook.ANSWERS)
+    assert password not in (other / ".env").read_text(encoding="utf-8"), "each project gets its own password"

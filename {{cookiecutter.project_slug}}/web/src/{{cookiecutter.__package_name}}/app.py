@@ -3,6 +3,15 @@ from functools import cache
 
 from flask import Flask
 from redis import Redis, RedisError
+from redis.connection import parse_url
+
+REDIS_URL = os.getenv("REDIS_URL", "redis://localhost:6379")
+try:
+    parse_url(REDIS_URL)
+except ValueError as error:
+    # One clear line at start-up instead of a traceback on every request; never echo the URL,
+    # which may hold a password.
+    raise SystemExit(f"REDIS_URL is not a valid Redis URL: {error}") from None
 
 app = Flask(__name__)
 
@@ -31,4 +40,5 @@ def health():
 
 @cache
 def redis():
-    return Redis.from_url(os.getenv("REDIS_URL", "redis://localhost:6379"))
+    # Time-outs turn a Redis outage into prompt 500s and 503s instead of hung workers.
+    return Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)

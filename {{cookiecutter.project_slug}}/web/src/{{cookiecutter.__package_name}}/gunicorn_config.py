@@ -11,3 +11,8 @@ workers = int(os.getenv("WEB_CONCURRENCY", str(len(os.sched_getaffinity(0)))))
 worker_class = os.getenv("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.getenv("GUNICORN_THREADS", "2"))
 keepalive = int(os.getenv("GUNICORN_KEEPALIVE", "5"))
+# Load the app once, before forking: a bad setting then stops the server with one message
+# instead of workers failing and being restarted over and over.
+preload_app = True
+# The heartbeat files live in memory, so the root filesystem can be read-only.
+worker_tmp_dir = "/dev/shm"
