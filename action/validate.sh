@@ -33,7 +33,10 @@ done
 case "$PUSH" in
   auto)
     default_ref="refs/heads/${DEFAULT_BRANCH:-}"
-    if [ "$EVENT_NAME" = push ] && [ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "$default_ref" ]; then
+    if [ -z "$IMAGE" ]; then
+      echo "No image given: this run tests only."
+      push=false
+    elif [ "$EVENT_NAME" = push ] && [ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "$default_ref" ]; then
       push=true
     else
       push=false

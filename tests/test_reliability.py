@@ -1,0 +1,223 @@
+"""The generated service on the real Compose stack, under attempts to break it: concurrency, a Redis
+outage, a crash of Redis, clients without the password, privileges, and bad HTTP input."""
+
+import json
+import re
+import threading
+import time
+
+import pytest
+import requests
+
+from harness import bounded_load, free_port, run, wait_until
+from projects import ComposeProject, bake
+
+pytestmark = pytest.mark.docker
+
+SEEN = re.compile(r"This page has been seen (\d+) times\.")
+
+
+@pytest.fixture(scope="module")
+def stack_project(cookies_session, docker_engine):  # pylint: disable=unused-argument
+    project = ComposeProject(bake(cookies_session, project_name="Sturdy Tracker"), "tracker-ci-sturdy", free_port())
+    project.compose("--profile", "testing", "build")
+    yield project
+    project.tear_down()
+
+
+@pytest.fixture
+def stack(stack_project):
+    """The default project's services, fresh (empty volume) and healthy; torn down after the test."""
+    stack_project.tear_down()
+    stack_project.compose("up", "--detach", "--wait", "--wait-timeout", "120")
+    yield stack_project
+    stack_project.tear_down()
+
+
+def _counter(project: ComposeProject) -> int:
+    # REDISCLI_AUTH is set inside the container, so the password never reaches a command line.
+    value = project.compose("exec", "-T", "redis-service", "redis-cli", "--no-raw", "GET", "page_views").stdout
+    return int(value.strip().strip('"') or 0) if "nil" not in value else 0
+
+
+def _container(project: ComposeProject, service: str) -> dict:
+    container_id = project.compose("ps", "--quiet", service).stdout.strip()
+    return json.loads(run(["docker", "inspect", container_id]).stdout)[0]
+
+
+class Traffic(threading.Thread):
+    """Requests / in a loop until stopped, recording statuses and the highest count any response showed."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url, self.statuses, self.highest_seen = url, [], 0
+        self._stop_requested = threading.Event()
+
+    def run(self):
+        session = requests.Session()
+        while not self._stop_requested.is_set():
+            try:
+                response = session.get(self.url, timeout=5)
+                self.statuses.append(response.status_code)
+                if match := SEEN.fullmatch(response.text):
+                    self.highest_seen = max(self.highest_seen, int(match.group(1)))
+            except requests.RequestException:
+                self.statuses.append("error")
+
+    def stop(self):
+        self._stop_requested.set()
+        self.join(timeout=30)
+
+
+def test_should_count_exactly_under_concurrent_load(stack):
+    # When
+    statuses = bounded_load(f"http://127.0.0.1:{stack.web_port}/", total=20_000, connections=64)
+
+    # Then
+    assert statuses == {200: 20_000}
+    assert _counter(stack) == 20_000
+
+
+def test_should_apologise_during_a_redis_outage_and_recover_without_a_restart(stack):
+    # Given
+    web_before = _container(stack, "web-service")
+    assert stack.get().text == "This page has been seen 1 times."
+    traffic = Traffic(f"http://127.0.0.1:{stack.web_port}/")
+    traffic.start()
+
+    # When: Redis goes away under traffic
+    time.sleep(1)
+    stack.compose("stop", "redis-service")
+    count_before_outage = _highest_count(traffic)
+    during, health = stack.get(), stack.get("/health")
+    stack.compose("start", "redis-service")
+    first_answers = []
+    recovered_after = _seconds_until(lambda: _answered(stack.get(), first_answers), limit=30)
+    traffic.stop()
+
+    # Then
+    assert (during.status_code, during.text) == (500, "Sorry, something went wrong \N{PENSIVE FACE}")
+    assert (health.status_code, health.text) == (503, "Redis is unavailable")
+    assert 500 in traffic.statuses and traffic.statuses[-1] == 200
+    assert recovered_after < 10
+    web_after = _container(stack, "web-service")
+    assert web_after["Id"] == web_before["Id"] and web_after["RestartCount"] == 0
+    assert web_after["State"]["StartedAt"] == web_before["State"]["StartedAt"]
+    # The count went on from the persisted value instead of starting again at 1.
+    assert int(SEEN.fullmatch(first_answers[0].text).group(1)) > count_before_outage > 1
+    assert _counter(stack) >= traffic.highest_seen
+
+
+def _highest_count(traffic: "Traffic") -> int:
+    time.sleep(0.5)  # let requests in flight when Redis stopped finish
+    return traffic.highest_seen
+
+
+def _answered(response, answers: list) -> bool:
+    if response.status_code == 200:
+        answers.append(response)
+    return response.status_code == 200
+
+
+def _seconds_until(predicate, limit: float) -> float:
+    started = time.monotonic()
+
+    def attempt():
+        try:
+            return predicate()
+        except requests.RequestException:
+            return False
+
+    wait_until(attempt, timeout=limit, what="the service to answer 200 again", interval=0.2)
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("policy", ["everysec", "always"])
+def test_should_keep_every_acknowledged_count_when_redis_is_killed(stack_project, policy):
+    # Given
+    stack_project.tear_down()
+    env = {**stack_project.env, "REDIS_APPENDFSYNC": policy}
+    run(["docker", "compose", "up", "--detach", "--wait"], cwd=stack_project.path, env=env, timeout=300)
+    try:
+        traffic = Traffic(f"http://127.0.0.1:{stack_project.web_port}/")
+        traffic.start()
+        time.sleep(3)
+        ok_before_kill = traffic.statuses.count(200)
+
+        # When
+        redis_id = _container(stack_project, "redis-service")["Id"]
+        run(["docker", "kill", "--signal", "KILL", redis_id])
+        time.sleep(1)
+        traffic.stop()
+        run(["docker", "compose", "start", "redis-service"], cwd=stack_project.path, env=env)
+        wait_until(lambda: _counter(stack_project) > 0, timeout=30, what="Redis to reload its data")
+
+        # Then: everysec may lose at most about a second of writes, always nothing acknowledged
+        recovered = _counter(stack_project)
+        allowed_loss = ok_before_kill / 3 if policy == "everysec" else 0
+        assert ok_before_kill > 0
+        assert recovered >= traffic.highest_seen - allowed_loss, (recovered, traffic.highest_seen)
+    finally:
+        stack_project.tear_down()
+
+
+def test_should_refuse_redis_clients_without_the_password(stack):
+    # When
+    anonymous = stack.compose(
+        "exec", "-T", "redis-service", "env", "-u", "REDISCLI_AUTH", "redis-cli", "ping", check=False
+    )
+    port_bindings = _container(stack, "redis-service")["HostConfig"]["PortBindings"]
+
+    # Then
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    assert not port_bindings, f"Redis must not be published to the host: {port_bindings}"
+
+
+def test_should_run_the_web_container_with_least_privilege(stack):
+    # When
+    web = _container(stack, "web-service")
+    config = json.loads(stack.compose("--profile", "testing", "config", "--format", "json").stdout)
+    test_image_user = run(
+        ["docker", "image", "inspect", "--format", "{{.Config.User}}", f"{stack.name}-test-service"]
+    ).stdout.strip()
+
+    # Then
+    assert web["Config"]["User"] not in ("", "0", "root")
+    assert web["HostConfig"]["ReadonlyRootfs"] is True
+    assert web["HostConfig"]["CapDrop"] == ["ALL"]
+    assert "no-new-privileges:true" in web["HostConfig"]["SecurityOpt"]
+    assert test_image_user not in ("", "0", "root")
+    assert config["services"]["test-service"]["cap_drop"] == ["ALL"]
+
+
+def test_should_reject_bad_http_input_and_keep_serving(stack):
+    # Given
+    workers_before = run(["docker", "top", _container(stack, "web-service")["Id"], "-o", "pid"]).stdout.split()
+
+    # When
+    unknown = stack.get("/no-such-page")
+    post = requests.post(f"http://127.0.0.1:{stack.web_port}/", timeout=5)
+    oversized = requests.get(f"http://127.0.0.1:{stack.web_port}/", headers={"X-Big": "x" * 20_000}, timeout=5)
+    after = stack.get()
+
+    # Then
+    assert unknown.status_code == 404
+    assert post.status_code == 405
+    assert oversized.status_code in (400, 431)
+    assert after.status_code == 200
+    workers_after = run(["docker", "top", _container(stack, "web-service")["Id"], "-o", "pid"]).stdout.split()
+    assert workers_after == workers_before, "a worker died or was replaced"
+
+
+def test_should_stop_with_one_clear_line_on_a_malformed_redis_url(stack_project):
+    # When
+    image = f"{stack_project.name}-web-service"
+    result = run(["docker", "run", "--rm", "-e", "REDIS_URL=localhost:6379", image], check=False, timeout=60)
+
+    # Then
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0
+    assert output.splitlines() == [
+        "REDIS_URL is not a valid Redis URL: Redis URL must specify one of the following schemes "
+        "(redis://, rediss://, unix://)"
+    ]
