@@ -47,7 +47,10 @@ def project_name_problem(value: str) -> str | None:
 
 def slug_problem(value: str) -> str | None:
     if not SLUG.fullmatch(value):
-        return "must be lower-case letters and digits in words joined by single hyphens, starting with a letter"
+        return (
+            "must be lower-case letters and digits in words joined by single hyphens, starting with a letter"
+            " (it is derived from project_name unless you set it)"
+        )
     package = value.replace("-", "_")
     if keyword.iskeyword(package) or keyword.issoftkeyword(package):
         return f"gives the package name {package!r}, which is a Python keyword"

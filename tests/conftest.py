@@ -23,8 +23,22 @@ from harness import (
     stop_process,
     wait_until,
 )
+from projects import bake, make_venv
 
 ACTION_REF = "org/tracker-ci@v1"
+
+VARIANTS = {
+    "ruff": {},
+    "black-isort-flake8": {"style_gate": "black-isort-flake8", "project_name": "Visit Counter"},
+}
+
+
+@pytest.fixture(scope="session", params=sorted(VARIANTS))
+def installed_project(request, cookies_session, tmp_path_factory):
+    """(project folder, venv python) for each style-gate variant, baked and installed once per session."""
+    project = bake(cookies_session, **VARIANTS[request.param])
+    python = make_venv(project, tmp_path_factory.mktemp("venv"))
+    return project, python
 
 
 @pytest.fixture(scope="session")

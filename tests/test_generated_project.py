@@ -5,22 +5,9 @@ import os
 import pytest
 
 from harness import run
-from projects import bake, gate_commands, gunicorn_server, make_venv
+from projects import gate_commands, gunicorn_server
 
 pytestmark = pytest.mark.venv
-
-VARIANTS = {
-    "ruff": {},
-    "black-isort-flake8": {"style_gate": "black-isort-flake8", "project_name": "Visit Counter"},
-}
-
-
-@pytest.fixture(scope="session", params=sorted(VARIANTS))
-def installed_project(request, cookies_session, tmp_path_factory):
-    """(project folder, venv python) for each style-gate variant, baked and installed once per session."""
-    project = bake(cookies_session, **VARIANTS[request.param])
-    python = make_venv(project, tmp_path_factory.mktemp("venv"))
-    return project, python
 
 
 def test_should_pass_its_own_builder_gates(installed_project):

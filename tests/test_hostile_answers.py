@@ -1,0 +1,80 @@
+"""Hostile answers to every free-text question: each is refused by the pre-gen hook, naming the question and
+leaving no folder, or rendered so that every generated file still parses and the project's tests pass. Nothing
+an answer says is ever executed."""
+
+import ast
+import os
+import tomllib
+
+import pytest
+import yaml
+
+from harness import REPO_ROOT, require_command, run
+from projects import COOKIECUTTER_JSON
+
+HOSTILE = {
+    "single-quotes": "O'Brien's tracker",
+    "double-quotes": 'The "best" tracker',
+    "backticks": "run `touch MARKER` now",
+    "command-substitution": "$(touch MARKER)",
+    "newline": "two\nlines",
+    "jinja-expression": "{{ 7*7 }}",
+    "jinja-statement": "{% if true %}x{% endif %}",
+    "yaml-colon-hash": "key: value # comment",
+    "yaml-dash": "- item",
+    "path-traversal": "../../etc/passwd",
+    "leading-dash": "-rf",
+    "unicode": "Zähler 😔 計數器",
+    "empty": "",
+    "long": "x" * 300,
+}
+# Cookiecutter creates the project folder, named by the slug, before any hook runs: a slug that cannot name a
+# folder at all is refused by cookiecutter itself, which then writes nothing either.
+REFUSED_BEFORE_HOOKS = {("project_slug", ""): "directory already exists", ("project_slug", "x" * 300): "too long"}
+FREE_TEXT = [name for name, value in COOKIECUTTER_JSON.items() if isinstance(value, str) and not name.startswith("_")]
+
+pytestmark = pytest.mark.venv
+
+
+@pytest.mark.parametrize("installed_project", ["ruff"], indirect=True)
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("question", FREE_TEXT)
+def test_should_refuse_or_safely_render_a_hostile_answer(
+    cookies, capfd, tmp_path, monkeypatch, installed_project, question, value
+):
+    # Given
+    monkeypatch.chdir(tmp_path)
+
+    # When
+    result = cookies.bake(extra_context={question: value})
+
+    # Then
+    if (question, value) in REFUSED_BEFORE_HOOKS:
+        assert result.exit_code != 0
+        assert REFUSED_BEFORE_HOOKS[question, value] in str(result.exception)
+        assert list((tmp_path / "cookies").glob("*/*")) == []
+    elif result.exit_code == 0:
+        _assert_still_valid(result.project_path, installed_project[1])
+    else:
+        errors = capfd.readouterr().err
+        named = question if question != "project_name" else "project_"  # the slug derives from the name
+        assert f"ERROR: {named}" in errors, errors
+        assert list((tmp_path / "cookies").glob("*/*")) == [], "a refused answer left a folder behind"
+    assert not list(tmp_path.rglob("MARKER")), "an answer was executed"
+
+
+def _assert_still_valid(project, python):
+    for path in (p for p in project.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yml", ".yaml"):
+            assert yaml.safe_load(text) is not None, path
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+    run(["docker", "compose", "--project-directory", project, "config", "--quiet"])
+    dockerfiles = [project / "web" / "Dockerfile", project / "web" / "Dockerfile.dev"]
+    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", *dockerfiles])
+    # The project's own unit tests, with its own sources first on the path of the installed default venv.
+    env = {**os.environ, "PYTHONPATH": str(project / "web" / "src")}
+    run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/unit/"], cwd=project / "web", env=env)
