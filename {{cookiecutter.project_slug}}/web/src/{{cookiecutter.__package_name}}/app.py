@@ -9,8 +9,8 @@ REDIS_URL = os.getenv("REDIS_URL", "redis://localhost:6379")
 try:
     parse_url(REDIS_URL)
 except ValueError as error:
-    # One clear line at start-up instead of a traceback on every request; never echo the URL,
-    # which may hold a password.
+    # One clear line at start-up instead of a traceback on every request; never echo
+    # the URL, which may hold a password.
     raise SystemExit(f"REDIS_URL is not a valid Redis URL: {error}") from None
 
 app = Flask(__name__)
