@@ -110,3 +110,25 @@ class ComposeProject:
 
     def tear_down(self):
         self.compose("--profile", "testing", "down", "--volumes", "--remove-orphans", check=False)
+
+
+@contextmanager
+def built_compose_project(cookies, name: str, **answers):
+    """A baked project whose images (web and test) Compose has built; torn down when the block ends."""
+    project = ComposeProject(bake(cookies, **answers), name, free_port())
+    project.compose("--profile", "testing", "build")
+    try:
+        yield project
+    finally:
+        project.tear_down()
+
+
+@contextmanager
+def fresh_stack(project: ComposeProject):
+    """The project's services started fresh (empty volume) and healthy; torn down when the block ends."""
+    project.tear_down()
+    project.compose("up", "--detach", "--wait", "--wait-timeout", "120")
+    try:
+        yield project
+    finally:
+        project.tear_down()

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from harness import free_port, run
-from projects import ComposeProject, bake
+from harness import run
+from projects import built_compose_project, fresh_stack
 
 pytestmark = pytest.mark.docker
 
@@ -26,22 +26,16 @@ VARIANTS = {
 
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
 def built_project(request, cookies_session, docker_engine):  # pylint: disable=unused-argument
-    """A baked project whose images (web and test) Compose has built; torn down after the session."""
-    project = ComposeProject(
-        bake(cookies_session, **VARIANTS[request.param]), f"tracker-ci-test-{request.param}", free_port()
-    )
-    project.compose("--profile", "testing", "build")
-    yield project
-    project.tear_down()
+    with built_compose_project(
+        cookies_session, f"tracker-ci-test-{request.param}", **VARIANTS[request.param]
+    ) as project:
+        yield project
 
 
 @pytest.fixture
 def running_project(built_project):
-    """The built project started fresh (empty volume) and healthy; torn down after the test."""
-    built_project.tear_down()
-    built_project.compose("up", "--detach", "--wait", "--wait-timeout", "120")
-    yield built_project
-    built_project.tear_down()
+    with fresh_stack(built_project) as project:
+        yield project
 
 
 def test_should_pass_the_documented_e2e_command(running_project):
