@@ -44,8 +44,9 @@ endgroup
 group "Start services and wait until they are healthy"
 if ! docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" up --detach --wait; then
   endgroup
-  error "services did not become healthy: $(unhealthy_services | tr '\n' ' ')"
-  show_failure "$(unhealthy_services | head -n 1)"
+  unhealthy=$(unhealthy_services)
+  error "services did not become healthy: $(tr '\n' ' ' <<<"$unhealthy")"
+  show_failure "$(head -n 1 <<<"$unhealthy")"
   exit 1
 fi
 endgroup

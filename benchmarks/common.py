@@ -1,6 +1,7 @@
 """What the benchmark scripts share: the test suite's helpers, results on disk, a printed table."""
 
 import json
+import os
 import platform
 import sys
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ def bake_default(output_dir: Path, **answers) -> Path:
 
 
 def machine() -> dict:
-    cpus = len(__import__("os").sched_getaffinity(0))
+    cpus = len(os.sched_getaffinity(0))
     return {"cpus": cpus, "python": platform.python_version(), "kernel": platform.release()}
 
 

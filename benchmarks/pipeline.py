@@ -5,6 +5,7 @@ layers is cached; base images present) and warm (after a one-line change to app.
 Run: .venv/bin/python benchmarks/pipeline.py
 """
 
+import os
 import secrets
 import tempfile
 import time
@@ -15,7 +16,7 @@ from common import REPO_ROOT, bake_default, print_table, run, save
 
 def run_flow(project: Path, compose_project: str, workdir: Path) -> float:
     env = {
-        "PATH": __import__("os").environ["PATH"],
+        "PATH": os.environ["PATH"],
         "HOME": str(Path.home()),
         "WORKING_DIRECTORY": str(project),
         "COMPOSE_FILE": "docker-compose.yml",

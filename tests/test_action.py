@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness import REPO_ROOT, markdown_table, require_command, run
-from projects import bake, unique_name
+from projects import COOKIECUTTER_JSON, bake, unique_name
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
 
@@ -359,3 +359,45 @@ def test_should_fail_clearly_without_leaking_a_wrong_password(scenario):
     assert wrong_password not in result.log
     assert scenario.registry.password not in result.log
     assert scenario.registry.tags(scenario.repository) == []
+
+
+@pytest.mark.docker
+def test_should_name_the_unhealthy_service_show_its_log_and_tear_down(tmp_path, docker_engine):
+    # Given: a web service whose health check never passes
+    redis_image = f"redis:{COOKIECUTTER_JSON['redis_version'][0]}"
+    (tmp_path / "docker-compose.yml").write_text(
+        f"""services:
+  web-service:
+    image: {redis_image}
+    healthcheck: {{test: ["CMD", "false"], interval: 1s, retries: 2}}
+  test-service:
+    image: {redis_image}
+    profiles: [testing]
+    command: ["true"]
+""",
+        encoding="utf-8",
+    )
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    project = unique_name("tracker-ci-unhealthy")
+    env = {
+        **os.environ,
+        "WORKING_DIRECTORY": str(tmp_path),
+        "COMPOSE_FILE": "docker-compose.yml",
+        "COMPOSE_PROJECT": project,
+        "TEST_PROFILE": "testing",
+        "TEST_SERVICE": "test-service",
+        "PUBLISH_SERVICE": "web-service",
+        "GITHUB_OUTPUT": str(outputs),
+    }
+
+    # When
+    result = run([REPO_ROOT / "action" / "test.sh"], env=env, check=False, timeout=300)
+
+    # Then
+    assert result.returncode != 0
+    assert "::error::services did not become healthy: web-service" in result.stdout
+    assert "::group::Log of web-service (last 200 lines)" in result.stdout
+    assert "Ready to accept connections" in result.stdout  # the service's own log, fenced
+    assert "failing-service=web-service" in outputs.read_text()
+    assert _compose_leftovers(project) == []
