@@ -10,31 +10,18 @@ import tempfile
 from pathlib import Path
 
 from common import bake_default, print_table, run, save
-
-# Paths inside the runtime image that would mean build tools, caches or dev dependencies leaked in.
-FORBIDDEN = ["/home/app/venv/bin/pip", "/home/app/venv/bin/pytest", "/home/app/venv/bin/pylint", "/home/app/.cache",
-             "/root/.cache", "/home/app/dev-venv", "/var/lib/apt/lists/lock"]  # fmt: skip
-
-
-def image_size(reference: str) -> int:
-    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", reference]).stdout)
-
-
-def leftovers(image: str) -> list[str]:
-    probe = "import os, sys; print('\\n'.join(p for p in sys.argv[1:] if os.path.exists(p)))"
-    return run(["docker", "run", "--rm", image, "python", "-c", probe, *FORBIDDEN]).stdout.split()
+from projects import image_bytes, runtime_base_image, runtime_image_leftovers
 
 
 def main() -> int:
     name = f"bench-{secrets.token_hex(4)}"
     with tempfile.TemporaryDirectory() as workdir:
         project = bake_default(Path(workdir), project_name=name)
-        base = next(line.split()[1] for line in (project / "web" / "Dockerfile").read_text().splitlines()
-                    if line.startswith("FROM ") and " AS " not in line)  # fmt: skip
+        base = runtime_base_image(project)
         image = f"{name}-web-service"
         run(["docker", "compose", "--project-name", name, "build", "web-service"], cwd=project, timeout=1800)
         try:
-            total, base_size, found = image_size(image), image_size(base), leftovers(image)
+            total, base_size, found = image_bytes(image), image_bytes(base), runtime_image_leftovers(image)
         finally:
             run(["docker", "rmi", "--force", image], check=False)
     added = total - base_size

@@ -5,28 +5,18 @@ layers is cached; base images present) and warm (after a one-line change to app.
 Run: .venv/bin/python benchmarks/pipeline.py
 """
 
-import os
 import secrets
 import tempfile
 import time
 from pathlib import Path
 
 from common import REPO_ROOT, bake_default, print_table, run, save
+from projects import action_test_env
 
 
 def run_flow(project: Path, compose_project: str, workdir: Path) -> float:
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(Path.home()),
-        "WORKING_DIRECTORY": str(project),
-        "COMPOSE_FILE": "docker-compose.yml",
-        "COMPOSE_PROJECT": compose_project,
-        "TEST_PROFILE": "testing",
-        "TEST_SERVICE": "test-service",
-        "PUBLISH_SERVICE": "web-service",
-        "GITHUB_OUTPUT": str(workdir / "outputs"),
-        "WEB_PORT": "0",
-    }
+    # WEB_PORT=0: any free host port, so a benchmark never collides with a running service.
+    env = {**action_test_env(project, compose_project, workdir / "outputs"), "WEB_PORT": "0"}
     started = time.perf_counter()
     run([REPO_ROOT / "action" / "test.sh"], env=env, timeout=1800)
     return time.perf_counter() - started

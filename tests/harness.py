@@ -75,13 +75,13 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 @contextmanager
-def redis_server_process(data_dir: Path, *extra_args: str):
+def redis_server_process(data_dir: Path):
     """A real redis-server on a free loopback port, its files in data_dir; yields its URL."""
     server = require_command("redis-server")
     port = free_port()
     args = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
     process = subprocess.Popen(  # pylint: disable=consider-using-with
-        [*args, "--save", "", "--appendonly", "no", *extra_args],
+        [*args, "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

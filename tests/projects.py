@@ -42,6 +42,48 @@ def gate_commands(web: Path) -> list[list[str]]:
     return [command for command in commands if command[:2] == ["python", "-m"] and command[2] != "pip"]
 
 
+def action_test_env(project: Path, compose_project: str, github_output: Path) -> dict:
+    """The environment action.yml gives action/test.sh, with the action's default inputs."""
+    return {
+        **os.environ,
+        "WORKING_DIRECTORY": str(project),
+        "COMPOSE_FILE": "docker-compose.yml",
+        "COMPOSE_PROJECT": compose_project,
+        "TEST_PROFILE": "testing",
+        "TEST_SERVICE": "test-service",
+        "PUBLISH_SERVICE": "web-service",
+        "GITHUB_OUTPUT": str(github_output),
+    }
+
+
+# Paths inside the runtime image that would mean build tools, caches or dev dependencies leaked in.
+RUNTIME_IMAGE_FORBIDDEN = [
+    "/home/app/venv/bin/pip",
+    "/home/app/venv/bin/pytest",
+    "/home/app/venv/bin/pylint",
+    "/home/app/dev-venv",
+    "/home/app/.cache",
+    "/root/.cache",
+    "/var/lib/apt/lists/lock",
+]
+
+
+def runtime_base_image(project: Path) -> str:
+    """The base image of the Dockerfile's runtime (last, unnamed) stage."""
+    dockerfile = (project / "web" / "Dockerfile").read_text(encoding="utf-8")
+    return re.search(r"^FROM (\S+)$", dockerfile, re.MULTILINE).group(1)
+
+
+def image_bytes(reference: str) -> int:
+    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", reference]).stdout)
+
+
+def runtime_image_leftovers(image: str) -> list[str]:
+    """Which of RUNTIME_IMAGE_FORBIDDEN exist in the image."""
+    probe = "import os, sys; print(' '.join(p for p in sys.argv[1:] if os.path.exists(p)))"
+    return run(["docker", "run", "--rm", image, "python", "-c", probe, *RUNTIME_IMAGE_FORBIDDEN]).stdout.split()
+
+
 def make_venv(project: Path, venv: Path) -> Path:
     """A venv with the project installed as its README says: constraints, editable, dev extras."""
     run([sys.executable, "-m", "venv", venv])

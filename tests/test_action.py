@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from harness import REPO_ROOT, markdown_table, require_command, run
-from projects import COOKIECUTTER_JSON, bake, unique_name
+from projects import COOKIECUTTER_JSON, action_test_env, bake, unique_name
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
 
@@ -380,16 +380,7 @@ def test_should_name_the_unhealthy_service_show_its_log_and_tear_down(tmp_path, 
     outputs = tmp_path / "outputs"
     outputs.touch()
     project = unique_name("tracker-ci-unhealthy")
-    env = {
-        **os.environ,
-        "WORKING_DIRECTORY": str(tmp_path),
-        "COMPOSE_FILE": "docker-compose.yml",
-        "COMPOSE_PROJECT": project,
-        "TEST_PROFILE": "testing",
-        "TEST_SERVICE": "test-service",
-        "PUBLISH_SERVICE": "web-service",
-        "GITHUB_OUTPUT": str(outputs),
-    }
+    env = action_test_env(tmp_path, project, outputs)
 
     # When
     result = run([REPO_ROOT / "action" / "test.sh"], env=env, check=False, timeout=300)

@@ -2,13 +2,18 @@
 the published service counts and keeps its count, and a broken test fails the image build."""
 
 import json
-import re
 import shutil
 
 import pytest
 
 from harness import run
-from projects import built_compose_project, fresh_stack
+from projects import (
+    built_compose_project,
+    fresh_stack,
+    image_bytes,
+    runtime_base_image,
+    runtime_image_leftovers,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -85,21 +90,15 @@ def test_should_run_the_web_service_as_a_non_root_user(running_project):
 def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_project):
     # Given
     image = f"{built_project.name}-web-service"
-    base = re.search(r"^FROM (\S+)$", (built_project.path / "web" / "Dockerfile").read_text(), re.MULTILINE).group(1)
-    forbidden = ["/home/app/venv/bin/pip", "/home/app/dev-venv", "/home/app/.cache", "/var/lib/apt/lists/lock"]
+    base = runtime_base_image(built_project.path)
 
     # When
-    added = _size(image) - _size(base)
-    probe = "import os, sys; print(' '.join(p for p in sys.argv[1:] if os.path.exists(p)))"
-    found = run(["docker", "run", "--rm", image, "python", "-c", probe, *forbidden]).stdout.split()
+    added = image_bytes(image) - image_bytes(base)
+    found = runtime_image_leftovers(image)
 
     # Then: half of what the tutorial's runtime image adds (164 MB)
     assert added <= 82_000_000, f"runtime image adds {added / 1e6:.1f} MB over {base}"
     assert found == []
-
-
-def _size(image: str) -> int:
-    return int(run(["docker", "image", "inspect", "--format", "{{.Size}}", image]).stdout)
 
 
 def test_should_fail_the_image_build_when_a_unit_test_breaks(built_project, tmp_path):
