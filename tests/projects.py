@@ -38,7 +38,8 @@ def gate_commands(web: Path) -> list[list[str]]:
     """The commands the Dockerfile's builder stage gates on (tests, linters, scan), minus installs."""
     dockerfile = (web / "Dockerfile").read_text(encoding="utf-8")
     gate_run = next(block for block in dockerfile.split("\nRUN ") if "pytest test/unit" in block)
-    commands = [shlex.split(part.replace("\\\n", " ")) for part in gate_run.split("&&")]
+    # A gate may run in the background ("{ python -m pylint ... & }"): strip the grouping, keep the command.
+    commands = [shlex.split(part.replace("\\\n", " ").strip(" \n{}&")) for part in gate_run.split("&&")]
     return [command for command in commands if command[:2] == ["python", "-m"] and command[2] != "pip"]
 
 

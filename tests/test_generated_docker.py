@@ -101,14 +101,31 @@ def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_p
     assert found == []
 
 
-def test_should_fail_the_image_build_when_a_unit_test_breaks(built_project, tmp_path):
-    # Given: the tutorial's experiment, a changed error emoji in app.py only
+# Breakages of app.py that exactly one gate catches: (the change, what the build log must show).
+BROKEN_GATES = {
+    # The tutorial's experiment: a changed error emoji fails a unit test.
+    "unit-test": (
+        lambda source: source.replace("\\N{PENSIVE FACE}", "\\N{FACE WITH TEARS OF JOY}"),
+        "FAILED test/unit/test_app.py::test_should_handle_redis_connection_error",
+    ),
+    # A misspelt Redis command in unused code: only pylint's inference sees it; it runs in the background.
+    "pylint-only": (
+        lambda source: source + '\n\ndef count_twice():\n    return Redis().incrr("page_views")\n',
+        "Instance of 'Redis' has no 'incrr' member",
+    ),
+}
+
+
+@pytest.mark.parametrize("gate", sorted(BROKEN_GATES))
+def test_should_fail_the_image_build_when_a_gate_fails(built_project, tmp_path, gate):
+    # Given
+    break_source, expected = BROKEN_GATES[gate]
     broken = tmp_path / built_project.path.name
     shutil.copytree(built_project.path, broken)
     app = next((broken / "web" / "src").glob("*/app.py"))
     source = app.read_text(encoding="utf-8")
-    assert "\\N{PENSIVE FACE}" in source
-    app.write_text(source.replace("\\N{PENSIVE FACE}", "\\N{FACE WITH TEARS OF JOY}"), encoding="utf-8")
+    assert break_source(source) != source
+    app.write_text(break_source(source), encoding="utf-8")
 
     # When: --force-rm, because the classic builder keeps the failed step's container otherwise
     result = run(["docker", "build", "--force-rm", "--target", "builder", broken / "web"], check=False)
@@ -116,4 +133,4 @@ def test_should_fail_the_image_build_when_a_unit_test_breaks(built_project, tmp_
     # Then
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "FAILED test/unit/test_app.py::test_should_handle_redis_connection_error" in output
+    assert expected in output
