@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Steps 2-4: builds every service (test profile included), starts the services and waits until they are
-# healthy, runs the test service and takes ITS exit code; on failure shows each service's state and log
+# Steps 2-4: builds every service (test profile included), starts every service but the test service and
+# waits until they are healthy, runs the test service alone and takes ITS exit code; on failure shows each service's state and log
 # tail; always tears the project down. Outputs: image-id (of the tested publish service), e2e-exit-code,
 # failing-service.
 set -euo pipefail
@@ -35,14 +35,23 @@ unhealthy_services() {
   compose ps --all --format '{{.Service}} {{.State}} {{.Health}}' | awk '$2 != "running" || ($3 != "" && $3 != "healthy") {print $1}'
 }
 
+# Prints the project's services (test profile included) other than the one given.
+services_except() {
+  compose config --services | grep --invert-match --line-regexp --fixed-strings "$1"
+}
+
 group "Build images"
-# The published service first: a test image that shares its layers then builds from cache.
+# The published service first: the others (the test image shares its layers) then build from cache.
 compose build "$PUBLISH_SERVICE"
-compose build
+mapfile -t others < <(services_except "$PUBLISH_SERVICE")
+compose build "${others[@]}"
 endgroup
 
+# Everything the test service may need, its dependencies in the test profile included.
+mapfile -t services < <(services_except "$TEST_SERVICE")
+
 group "Start services and wait until they are healthy"
-if ! docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" up --detach --wait; then
+if ! compose up --detach --wait "${services[@]}"; then
   endgroup
   unhealthy=$(unhealthy_services)
   error "services did not become healthy: $(tr '\n' ' ' <<<"$unhealthy")"
@@ -57,7 +66,8 @@ set_output image-id "$image_id"
 
 group "End-to-end tests ($TEST_SERVICE)"
 set +e
-compose run --rm "$TEST_SERVICE"
+# --no-deps: its dependencies are up and healthy; checking them again would only wait for the next probe.
+compose run --rm --no-deps "$TEST_SERVICE"
 exit_code=$?
 set -e
 endgroup
