@@ -16,13 +16,14 @@ import re
 import statistics
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import redis
 
 from common import BENCHMARKS, bake_default, free_port, print_table, require_command, run, save
-from harness import bounded_load, redis_server_process
+from harness import bounded_load, redis_server_process, wait_until
 from projects import make_venv, server_command, serving
 
 CEILING_APP = """import os
@@ -70,11 +71,24 @@ def _millis(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
 
+def settled_count(client: redis.Redis, quiet_seconds: float = 0.5) -> int:
+    """The counter once it stops moving: requests a finished wrk left queued at the server still count."""
+    readings = [int(client.get("page_views") or 0)]
+
+    def unchanged() -> bool:
+        time.sleep(quiet_seconds)
+        readings.append(int(client.get("page_views") or 0))
+        return readings[-1] == readings[-2]
+
+    wait_until(unchanged, timeout=60, what="the Redis counter to settle", interval=0)
+    return readings[-1]
+
+
 def exact_count(url: str, client: redis.Redis, requests: int = 5000) -> dict:
     """A count-bounded load whose every response is awaited, so the counter can be checked exactly."""
-    before = int(client.get("page_views") or 0)
+    before = settled_count(client)
     statuses = bounded_load(f"{url}/", requests, connections=32)
-    after = int(client.get("page_views") or 0)
+    after = settled_count(client)
     return {"requests": requests, "ok_responses": statuses[200], "counter_delta": after - before,
             "socket_errors": statuses["error"]}  # fmt: skip
 
