@@ -73,6 +73,28 @@ def test_should_count_exactly_under_concurrent_load(stack):
     assert _counter(stack) == 20_000
 
 
+def _probe_exit_code(project: ComposeProject, service: str) -> int:
+    """Runs the service's own health probe (as Docker runs it, from the container's config) once."""
+    container = _container(project, service)
+    kind, *command = container["Config"]["Healthcheck"]["Test"]
+    assert kind == "CMD", kind
+    return run(["docker", "exec", container["Id"], *command], check=False).returncode
+
+
+def test_should_probe_web_health_through_redis(stack):
+    # Given
+    assert _probe_exit_code(stack, "web-service") == 0
+
+    # When
+    stack.compose("stop", "redis-service")
+    while_down = _probe_exit_code(stack, "web-service")
+    stack.compose("start", "redis-service")
+
+    # Then
+    assert while_down != 0
+    wait_until(lambda: _probe_exit_code(stack, "web-service") == 0, timeout=30, what="the probe to pass again")
+
+
 def test_should_apologise_during_a_redis_outage_and_recover_without_a_restart(stack):
     # Given
     web_before = _container(stack, "web-service")
