@@ -1,5 +1,6 @@
 """Throughput of the default project under a bounded wrk load, against a real Redis, in three setups
-measured in the same run (rounds interleaved, medians reported):
+measured in the same run: short rounds, the three setups back to back in each, so that every ratio compares
+moments of the same VM state (this VM's speed drifts within minutes); medians reported:
 
 - template: exactly the server command of the runtime image (gunicorn with gunicorn_config.py);
 - tutorial: the tutorial's `gunicorn <package>.app:app` (one sync worker);
@@ -8,7 +9,7 @@ measured in the same run (rounds interleaved, medians reported):
 Each setup then takes a count-bounded load (every response awaited): the Redis counter must rise by
 exactly the number of 200 responses. Prints a table, writes results/throughput.json and throughput.png.
 
-Run: .venv/bin/python benchmarks/throughput.py [--duration 10] [--rounds 3]
+Run: .venv/bin/python benchmarks/throughput.py [--duration 4] [--rounds 9]
 """
 
 import argparse
@@ -116,8 +117,8 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds of each wrk round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=4, help="seconds of each wrk run")
+    parser.add_argument("--rounds", type=int, default=9)
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as workdir, ExitStack() as stack:
@@ -140,20 +141,31 @@ def main() -> int:
                 rounds[name].append(wrk(url, options.duration))
         results = {name: _median(rounds[name]) | {"exact": exact_count(url, client)} for name, url in urls.items()}
 
-    tutorial, ceiling = results["tutorial"]["requests_per_second"], results["ceiling"]["requests_per_second"]
+    # Ratios per round, then their median: each compares setups measured seconds apart.
+    ratios = {
+        name: {
+            against: statistics.median(
+                mine["requests_per_second"] / theirs["requests_per_second"]
+                for mine, theirs in zip(rounds[name], rounds[against], strict=True)
+            )
+            for against in ("tutorial", "ceiling")
+        }
+        for name in results
+    }
     rows = []
     for name, result in results.items():
         exact = result["exact"]
         rows.append([name, f"{result['requests_per_second']:.0f}", f"{result['p50_ms']:.2f}", f"{result['p99_ms']:.2f}",
                      result["non_2xx"], result["socket_errors"] + exact["socket_errors"],
                      f"{exact['counter_delta']}/{exact['ok_responses']}",
-                     f"{result['requests_per_second'] / tutorial:.2f}x", f"{result['requests_per_second'] / ceiling:.0%}"])  # fmt: skip
+                     f"{ratios[name]['tutorial']:.2f}x", f"{ratios[name]['ceiling']:.0%}"])  # fmt: skip
     print_table(
         ["setup", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket err", "counter/2xx", "vs tutorial", "of ceiling"],
         rows,
     )
     plot(results, BENCHMARKS / "throughput.png")
-    save("throughput", {"duration_seconds": options.duration, "rounds": options.rounds, "setups": results})
+    save("throughput", {"duration_seconds": options.duration, "rounds": options.rounds, "setups": results,
+                        "median_round_ratios": ratios, "rounds_measured": rounds})  # fmt: skip
     exact_everywhere = all(r["exact"]["counter_delta"] == r["exact"]["ok_responses"] for r in results.values())
     if not exact_everywhere:
         print("the Redis counter did not match the 2xx responses", file=sys.stderr)
