@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Steps 2-4: builds every service (test profile included), starts every service but the test service and
-# waits until they are healthy, runs the test service alone and takes ITS exit code; on failure shows each service's state and log
-# tail; always tears the project down. Outputs: image-id (of the tested publish service), e2e-exit-code,
+# waits until they are healthy, runs the test service alone and takes ITS exit code; on failure shows each
+# service's state and log tail; always tears the project down. Outputs: image-id (of the tested publish service), e2e-exit-code,
 # failing-service.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -23,7 +23,7 @@ show_failure() {
   group "Services after the failure"
   compose ps --all | print_untrusted
   endgroup
-  for service in $(compose config --services); do
+  for service in "${all_services[@]}"; do
     group "Log of $service (last 200 lines)"
     compose logs --no-color --tail 200 "$service" 2>&1 | print_untrusted
     endgroup
@@ -35,9 +35,12 @@ unhealthy_services() {
   compose ps --all --format '{{.Service}} {{.State}} {{.Health}}' | awk '$2 != "running" || ($3 != "" && $3 != "healthy") {print $1}'
 }
 
-# Prints the project's services (test profile included) other than the one given.
+# The project's services, test profile included.
+mapfile -t all_services < <(compose config --services)
+
+# Prints the project's services other than the one given.
 services_except() {
-  compose config --services | grep --invert-match --line-regexp --fixed-strings "$1"
+  printf '%s\n' "${all_services[@]}" | grep --invert-match --line-regexp --fixed-strings "$1"
 }
 
 group "Build images"
