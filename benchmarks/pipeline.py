@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from common import BENCHMARKS, REPO_ROOT, bake_default, print_table, run, save
-from projects import action_test_env, runtime_base_image
+from projects import action_test_env, app_source, runtime_base_image
 
 TUTORIAL_FILES = {"Dockerfile": "web/Dockerfile", "Dockerfile.dev": "web/Dockerfile.dev",
                   "docker-compose.yml": "docker-compose.yml"}  # fmt: skip
@@ -58,7 +58,7 @@ def as_tutorial(project: Path) -> Path:
     substitutions = {
         "python:3.11.2-slim-bullseye": runtime_base_image(project),
         "redis:7.0.10-bullseye": redis_image,
-        "page_tracker": next((project / "web" / "src").glob("*/app.py")).parent.name,
+        "page_tracker": app_source(project).parent.name,
     }
     for source, target in TUTORIAL_FILES.items():
         text = (BENCHMARKS / "tutorial" / source).read_text(encoding="utf-8")
@@ -69,7 +69,7 @@ def as_tutorial(project: Path) -> Path:
 
 
 def change_one_line(project: Path) -> None:
-    app = next((project / "web" / "src").glob("*/app.py"))
+    app = app_source(project)
     source = app.read_text(encoding="utf-8")
     app.write_text(source.replace('"Redis error"', '"Redis error while counting"'), encoding="utf-8")
 

@@ -25,7 +25,7 @@ import redis
 
 from common import BENCHMARKS, bake_default, free_port, print_table, require_command, run, save
 from harness import bounded_load, redis_server_process, wait_until
-from projects import make_venv, server_command, serving
+from projects import app_source, make_venv, server_command, serving
 
 CEILING_APP = """import os
 
@@ -130,7 +130,7 @@ def main() -> int:
         client = redis.Redis.from_url(redis_url)
         env = {"REDIS_URL": redis_url, "PATH": str(python.parent), "PYTHONPATH": str(workdir)}
         urls = {}
-        for name, command in setups(project, project.name.replace("-", "_")).items():
+        for name, command in setups(project, app_source(project).parent.name).items():
             port = free_port()
             args = [arg.replace("{bind}", f"127.0.0.1:{port}") for arg in command]
             urls[name] = stack.enter_context(serving([python.parent / args[0], *args[1:]], project / "web", env, port))

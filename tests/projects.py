@@ -34,6 +34,11 @@ def text_files(project: Path) -> list[Path]:
     ]
 
 
+def app_source(project: Path) -> Path:
+    """The generated app.py; its folder's name is the project's import package."""
+    return next((project / "web" / "src").glob("*/app.py"))
+
+
 def gate_commands(web: Path) -> list[list[str]]:
     """The commands the Dockerfile's builder stage gates on (tests, linters, scan), minus installs."""
     dockerfile = (web / "Dockerfile").read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ import pytest
 
 from harness import run
 from projects import (
+    app_source,
     built_compose_project,
     fresh_stack,
     image_bytes,
@@ -122,7 +123,7 @@ def test_should_fail_the_image_build_when_a_gate_fails(built_project, tmp_path, 
     break_source, expected = BROKEN_GATES[gate]
     broken = tmp_path / built_project.path.name
     shutil.copytree(built_project.path, broken)
-    app = next((broken / "web" / "src").glob("*/app.py"))
+    app = app_source(broken)
     source = app.read_text(encoding="utf-8")
     assert break_source(source) != source
     app.write_text(break_source(source), encoding="utf-8")
