@@ -5,9 +5,17 @@
 group() { printf '::group::%s\n' "$1"; }
 endgroup() { printf '::endgroup::\n'; }
 
-error() { printf '::error::%s\n' "$*"; }
+# An error annotation; %, CR and LF are escaped as the workflow-command format requires, so a message
+# that quotes an input can neither end the annotation early nor start another command.
+error() {
+  local message="$*"
+  message=${message//'%'/%25}
+  message=${message//$'\r'/%0D}
+  message=${message//$'\n'/%0A}
+  printf '::error::%s\n' "$message"
+}
 
-# Writes a step output; values are single-line by construction here, multi-line ones use a delimiter.
+# Writes a step output; a value with a newline goes between random delimiters.
 set_output() {
   local name=$1 value=$2
   if [[ $value == *$'\n'* ]]; then
@@ -19,13 +27,27 @@ set_output() {
   fi
 }
 
-# Prints untrusted text (container logs) so it cannot issue workflow commands.
+# Prints untrusted text (container logs, build and test output) so it cannot issue workflow commands.
 print_untrusted() {
   local token
   token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   printf '::stop-commands::%s\n' "$token"
   cat
   printf '::%s::\n' "$token"
+}
+
+# An image name in full, as Docker resolves it: docker.io/ for names without a registry host,
+# docker.io/library/ for Docker Hub's one-component names. Docker prints the short form, so names are
+# compared only in this form.
+qualified_name() {
+  local name=$1 domain=${1%%/*}
+  if [[ $name != */* ]] || [[ $domain != *[.:]* && $domain != localhost ]]; then
+    name=docker.io/$name
+  fi
+  if [[ $name == docker.io/* && ${name#docker.io/} != */* ]]; then
+    name=docker.io/library/${name#docker.io/}
+  fi
+  printf '%s\n' "$name"
 }
 
 # The compose command of the project under test, its test profile active.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Step 5: logs in (password on stdin, into a throw-away Docker config), tags the tested image ID -- no
-# rebuild -- with every reference, pushes, reads the registry digest, logs out.
-# Outputs: pushed, refs, digest.
+# Step 3: logs in (password on stdin, into a throw-away Docker config), tags the tested image ID -- no
+# rebuild -- with every reference, pushes, reads the registry digest, logs out. REGISTRY, IMAGE and REFS
+# are validate.sh's normalised outputs. Outputs: pushed, refs, digest.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -27,8 +27,15 @@ for ref in "${refs[@]}"; do
   endgroup
 done
 
-digest=$(docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$IMAGE_ID" | grep -F "$IMAGE@" | head -n 1)
-digest=${digest#*@}
+# RepoDigests lists name@digest per repository the image was pushed to, in Docker's short form
+# (realpython/page-tracker for docker.io/realpython/page-tracker): compare the names in full.
+digest=""
+while IFS= read -r repo_digest; do
+  if [ -n "$repo_digest" ] && [ "$(qualified_name "${repo_digest%@*}")" = "$IMAGE" ]; then
+    digest=${repo_digest#*@}
+    break
+  fi
+done < <(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$IMAGE_ID")
 if [ -z "$digest" ]; then
   error "the registry reported no digest for $IMAGE"
   exit 1

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Steps 2-4: builds every service (test profile included), starts every service but the test service and
+# Step 2: builds every service (test profile included), starts every service but the test service and
 # waits until they are healthy, runs the test service alone and takes ITS exit code; on failure shows each
-# service's state and log tail; always tears the project down. Outputs: image-id (of the tested publish service), e2e-exit-code,
-# failing-service.
+# service's state and log tail; always tears the project down. Build and test output comes from the code
+# under test, so it is printed fenced (it cannot issue workflow commands), exit codes kept.
+# Outputs: image-id (of the tested publish service), e2e-exit-code, failing-service.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -45,9 +46,12 @@ services_except() {
 
 group "Build images"
 # The published service first: the others (the test image shares its layers) then build from cache.
-compose build "$PUBLISH_SERVICE"
 mapfile -t others < <(services_except "$PUBLISH_SERVICE")
-compose build "${others[@]}"
+if ! { compose build "$PUBLISH_SERVICE" && compose build "${others[@]}"; } 2>&1 | print_untrusted; then
+  endgroup
+  error "building the images failed (a gate in a Dockerfile, or the build itself): see the build log"
+  exit 1
+fi
 endgroup
 
 # Everything the test service may need, its dependencies in the test profile included.
@@ -70,8 +74,8 @@ set_output image-id "$image_id"
 group "End-to-end tests ($TEST_SERVICE)"
 set +e
 # --no-deps: its dependencies are up and healthy; checking them again would only wait for the next probe.
-compose run --rm --no-deps "$TEST_SERVICE"
-exit_code=$?
+compose run --rm --no-deps "$TEST_SERVICE" 2>&1 | print_untrusted
+exit_code=${PIPESTATUS[0]}
 set -e
 endgroup
 set_output e2e-exit-code "$exit_code"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Step 1: checks every input before any work and decides, once, whether this run pushes.
-# Outputs: push (true/false), image (fully qualified, lower-cased), refs (newline-separated),
-# compose-project (a name of this run's own, so teardown removes exactly what this run made).
+# Step 1: checks every input before any work, normalises the registry and image once, and decides, once,
+# whether this run pushes and which tags. Later steps use only these outputs:
+# push (true/false), registry (lower-cased; index.docker.io is docker.io), image (in full, lower-cased),
+# refs (newline-separated), compose-project (unique per job, attempt and call, so teardown removes exactly
+# what this call made and `compose ps` never sees another job's containers).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,6 +17,8 @@ problem() { problems+=("$*"); }
 image_name_pattern='^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$'
 registry_pattern='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$'
 tag_pattern='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
+# Events that may publish with push: true; any other (pull requests, comments, workflow_run, ...) may not.
+publishing_events=(push workflow_dispatch schedule release)
 
 cd "$WORKING_DIRECTORY" 2>/dev/null || { error "working-directory '$WORKING_DIRECTORY' does not exist"; exit 1; }
 if [ ! -f "$COMPOSE_FILE" ]; then
@@ -30,44 +34,51 @@ for service in "$TEST_SERVICE" "$PUBLISH_SERVICE"; do
   grep -qxF "$service" <<<"$services" || problem "service '$service' is not in '$COMPOSE_FILE' (services: $(tr '\n' ' ' <<<"$services"))"
 done
 
+on_default_branch=false
+[ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "refs/heads/$DEFAULT_BRANCH" ] && on_default_branch=true
+
 case "$PUSH" in
   auto)
-    default_ref="refs/heads/${DEFAULT_BRANCH:-}"
     if [ -z "$IMAGE" ]; then
       echo "No image given: this run tests only."
       push=false
-    elif [ "$EVENT_NAME" = push ] && [ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "$default_ref" ]; then
+    elif [ "$EVENT_NAME" = push ] && [ "$on_default_branch" = true ]; then
       push=true
     else
       push=false
     fi
     ;;
   true)
-    if [ "$EVENT_NAME" = pull_request ] || [ "$EVENT_NAME" = pull_request_target ]; then
-      problem "push: true is refused on $EVENT_NAME events: pull requests never publish images"
+    if printf '%s\n' "${publishing_events[@]}" | grep -qxF "$EVENT_NAME"; then
+      push=true
+    else
+      problem "push: true is refused on $EVENT_NAME events: only ${publishing_events[*]} events publish images"
     fi
-    push=true
     ;;
   false) push=false ;;
   *) problem "push must be auto, true or false, not '$PUSH'" ;;
 esac
 
 registry=${REGISTRY,,}
-image=${IMAGE,,}
+[ "$registry" != index.docker.io ] || registry=docker.io
 [[ $registry =~ $registry_pattern ]] || problem "registry '$REGISTRY' is not a host name with an optional :port"
+image=$(qualified_name "$registry/${IMAGE,,}")
 refs=()
 if [ "${push:-false}" = true ]; then
   if [ -z "$IMAGE" ]; then
     problem "image is required to push (e.g. user/page-tracker)"
-  elif [[ ! $image =~ $image_name_pattern ]]; then
+  elif [[ ! ${IMAGE,,} =~ $image_name_pattern ]]; then
     problem "image '$IMAGE' is not a valid repository name"
   fi
   [ -n "$USERNAME" ] || problem "username is required to push to $registry"
   [ -n "$PASSWORD" ] || problem "password is required to push to $registry"
+  tags=("$COMMIT_SHA")
+  # latest names what the default branch runs; a tag, a release or another branch never moves it.
+  [ "$on_default_branch" = false ] || tags+=(latest)
   mapfile -t extra_tags < <(printf '%s\n' "$EXTRA_TAGS" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' || true)
-  for tag in "$COMMIT_SHA" latest "${extra_tags[@]}"; do
+  for tag in "${tags[@]}" "${extra_tags[@]}"; do
     [[ $tag =~ $tag_pattern ]] || problem "tag '$tag' is not a valid image tag"
-    refs+=("$registry/$image:$tag")
+    refs+=("$image:$tag")
   done
 fi
 
@@ -76,8 +87,11 @@ if [ "${#problems[@]}" -gt 0 ]; then
   exit 1
 fi
 
-set_output compose-project "tracker-ci-${GITHUB_RUN_ID:-local}"
+job=$(tr '[:upper:]' '[:lower:]' <<<"${GITHUB_JOB:-job}" | tr -c 'a-z0-9\n' '-')
+call=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+set_output compose-project "tracker-ci-${GITHUB_RUN_ID:-local}-${GITHUB_RUN_ATTEMPT:-1}-${job}-${call}"
 set_output push "$push"
-set_output image "$registry/$image"
+set_output registry "$registry"
+set_output image "$image"
 set_output refs "$(printf '%s\n' "${refs[@]}")"
 echo "Inputs are valid; this run pushes: $push"

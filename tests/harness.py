@@ -20,6 +20,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 NODE_BIN = REPO_ROOT / "tools" / "node_modules" / ".bin"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Where scripts/bootstrap.sh keeps what it makes (rootfs tarballs, the test CA), by the same rule.
+CACHE_DIR = Path(
+    os.environ.get("TRACKER_CI_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tracker-ci"
+)
+HOSTS_FILE = Path("/etc/hosts")
+HOSTS_MARKER = "# tracker-ci stand-in"
 
 
 def require(condition: bool, reason: str) -> None:
@@ -90,6 +97,23 @@ def redis_server_process(data_dir: Path):
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop_process(process)
+
+
+@contextmanager
+def hosts_entry(address: str, names: list[str]):
+    """Points host names at an address through /etc/hosts; the file's previous content always comes back.
+
+    A line this suite left behind (a run that was killed) is dropped first, so it never accumulates."""
+    previous = HOSTS_FILE.read_text(encoding="utf-8")
+    kept = "".join(line for line in previous.splitlines(keepends=True) if HOSTS_MARKER not in line)
+    if kept and not kept.endswith("\n"):
+        kept += "\n"
+    try:
+        # Written in place: /etc/hosts may be a bind mount, which a rename would not replace.
+        HOSTS_FILE.write_text(f"{kept}{address} {' '.join(names)} {HOSTS_MARKER}\n", encoding="utf-8")
+        yield
+    finally:
+        HOSTS_FILE.write_text(kept, encoding="utf-8")
 
 
 def stop_process(process: subprocess.Popen) -> None:

@@ -130,13 +130,27 @@ def baked_for_validation(cookies_session):
 
 
 def _validate(project, tmp_path, **inputs):
+    tmp_path.mkdir(exist_ok=True)
     outputs = tmp_path / "outputs"
     outputs.touch()
     env = {"PATH": os.environ["PATH"], "HOME": os.environ["HOME"], "GITHUB_OUTPUT": str(outputs)}
     result = run(
         [REPO_ROOT / "action" / "validate.sh"], cwd=project, env={**env, **VALID_INPUTS, **inputs}, check=False
     )
-    return result, dict(line.split("=", 1) for line in outputs.read_text().splitlines() if "=" in line)
+    return result, _github_outputs(outputs.read_text())
+
+
+def _github_outputs(text: str) -> dict:
+    """Parses $GITHUB_OUTPUT: `name=value` lines and `name<<DELIMITER` ... `DELIMITER` blocks."""
+    found, lines = {}, iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and "=" not in line.split("<<", 1)[0]:
+            name, delimiter = line.split("<<", 1)
+            found[name] = "\n".join(iter(lines.__next__, delimiter))
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            found[name] = value
+    return found
 
 
 @pytest.mark.parametrize(
@@ -148,6 +162,8 @@ def _validate(project, tmp_path, **inputs):
         pytest.param({**PUSHING, "EVENT_NAME": "pull_request"}, "false", id="pull-request"),
         pytest.param({**PUSHING, "PUSH": "false"}, "false", id="push-false"),
         pytest.param({**PUSHING, "PUSH": "true", "GIT_REF": "refs/tags/v1"}, "true", id="push-true-on-tag"),
+        pytest.param({**PUSHING, "PUSH": "true", "EVENT_NAME": "release"}, "true", id="push-true-on-release"),
+        pytest.param({**PUSHING, "PUSH": "true", "EVENT_NAME": "workflow_dispatch"}, "true", id="push-true-dispatch"),
     ],
 )
 def test_should_decide_the_push_once_from_event_branch_and_policy(baked_for_validation, tmp_path, inputs, push):
@@ -166,9 +182,73 @@ def test_should_lower_case_the_image_name(baked_for_validation, tmp_path):
     # Then
     assert result.returncode == 0, result.stdout
     assert outputs["image"] == "docker.io/realpython/page-tracker"
-    refs = (tmp_path / "outputs").read_text()
     for tag in (VALID_INPUTS["COMMIT_SHA"], "latest", "stable", "v1.2"):
-        assert f"docker.io/realpython/page-tracker:{tag}\n" in refs
+        assert f"docker.io/realpython/page-tracker:{tag}" in outputs["refs"].splitlines()
+
+
+@pytest.mark.parametrize(
+    ("registry", "image", "normalised_registry", "normalised_image"),
+    [
+        pytest.param("GHCR.IO", "Octo-Org/App", "ghcr.io", "ghcr.io/octo-org/app", id="ghcr-upper-case"),
+        pytest.param("index.docker.io", "team/app", "docker.io", "docker.io/team/app", id="docker-hub-index-name"),
+        pytest.param("docker.io", "nginx", "docker.io", "docker.io/library/nginx", id="docker-hub-official"),
+        pytest.param("localhost:5000", "a/b", "localhost:5000", "localhost:5000/a/b", id="self-hosted"),
+    ],
+)
+def test_should_normalise_registry_and_image_once_for_every_later_step(
+    baked_for_validation, tmp_path, registry, image, normalised_registry, normalised_image
+):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **{**PUSHING, "REGISTRY": registry, "IMAGE": image})
+
+    # Then: login (registry) and pushes (image) use the same, normalised host
+    assert result.returncode == 0, result.stdout
+    assert outputs["registry"] == normalised_registry
+    assert outputs["image"] == normalised_image
+
+
+@pytest.mark.parametrize(
+    ("inputs", "tags"),
+    [
+        pytest.param({}, ["latest", "SHA"], id="default-branch"),
+        pytest.param({"PUSH": "true", "GIT_REF": "refs/heads/feature"}, ["SHA"], id="other-branch"),
+        pytest.param({"PUSH": "true", "GIT_REF": "refs/tags/v1.2.3"}, ["SHA"], id="tag"),
+        pytest.param({"PUSH": "true", "EVENT_NAME": "release", "GIT_REF": "refs/tags/v1.2.3"}, ["SHA"], id="release"),
+    ],
+)
+def test_should_move_latest_only_from_the_default_branch(baked_for_validation, tmp_path, inputs, tags):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **{**PUSHING, **inputs})
+
+    # Then
+    assert result.returncode == 0, result.stdout
+    pushed = sorted(ref.rsplit(":", 1)[1] for ref in outputs["refs"].splitlines())
+    assert pushed == sorted(tag.replace("SHA", VALID_INPUTS["COMMIT_SHA"]) for tag in tags)
+
+
+def test_should_give_each_call_a_compose_project_of_its_own(baked_for_validation, tmp_path):
+    # Given: two calls in the same job of the same run and attempt
+    same_job = {"GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_JOB": "Build_And.Push"}
+
+    # When
+    first = _validate(baked_for_validation, tmp_path / "first", **same_job)[1]["compose-project"]
+    second = _validate(baked_for_validation, tmp_path / "second", **same_job)[1]["compose-project"]
+
+    # Then
+    assert first != second
+    for name in (first, second):
+        assert name.startswith("tracker-ci-42-2-build-and-push-")
+        assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name)
+
+
+def test_should_escape_an_input_quoted_in_an_error_annotation(baked_for_validation, tmp_path):
+    # When: an input that tries to end the annotation and start a command of its own
+    result, _ = _validate(baked_for_validation, tmp_path, PUSH="50%\r\n::add-mask::x")
+
+    # Then
+    assert result.returncode != 0
+    assert "::error::push must be auto, true or false, not '50%25%0D%0A::add-mask::x'" in result.stdout
+    assert "\n::add-mask::" not in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -181,6 +261,12 @@ def test_should_lower_case_the_image_name(baked_for_validation, tmp_path):
         pytest.param({"PUSH": "yes"}, "push must be auto, true or false", id="bad-push-value"),
         pytest.param(
             {**PUSHING, "PUSH": "true", "EVENT_NAME": "pull_request"}, "refused on pull_request", id="push-on-pr"
+        ),
+        pytest.param(
+            {**PUSHING, "PUSH": "true", "EVENT_NAME": "issue_comment"}, "refused on issue_comment", id="push-on-comment"
+        ),
+        pytest.param(
+            {**PUSHING, "PUSH": "true", "EVENT_NAME": "workflow_run"}, "refused on workflow_run", id="push-on-run"
         ),
         pytest.param({"PUSH": "true"}, "image is required to push", id="push-without-image"),
         pytest.param({**PUSHING, "PASSWORD": ""}, "password is required", id="push-without-password"),

@@ -102,10 +102,14 @@ def _login(registry, password, env) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.docker
-def test_should_push_to_local_registry_only_with_the_right_password(local_registry, tiny_image, docker_config):
+@pytest.mark.parametrize("host", ["docker.io", "ghcr.io"])
+def test_should_push_to_the_stand_in_hub_under_the_real_name_only_with_the_right_password(
+    stand_in_hub, tiny_image, docker_config, host
+):
     # Given
-    repository = f"harness/tiny-{secrets.token_hex(3)}"
-    target = f"{local_registry.host}/{repository}:v1"
+    registry = stand_in_hub.registry(host)
+    repository = f"harness{secrets.token_hex(3)}/tiny"
+    target = f"{host}/{repository}:v1"
     run(["docker", "tag", tiny_image, target])
 
     try:
@@ -115,14 +119,19 @@ def test_should_push_to_local_registry_only_with_the_right_password(local_regist
         assert "no basic auth credentials" in anonymous.stderr + anonymous.stdout
 
         # When / Then: wrong password
-        wrong = _login(local_registry, local_registry.password + "x", docker_config)
+        wrong = _login(registry, registry.password + "x", docker_config)
         assert wrong.returncode != 0
         assert "401" in wrong.stderr or "unauthorized" in wrong.stderr.lower()
 
         # When / Then: right password
-        assert _login(local_registry, local_registry.password, docker_config).returncode == 0
+        assert _login(registry, registry.password, docker_config).returncode == 0
         run(["docker", "push", target], env=docker_config)
-        assert local_registry.tags(repository) == ["v1"]
+        assert registry.tags(repository) == ["v1"]
+
+        # Then: Docker names Docker Hub images in the short form (no docker.io/), other registries in full
+        repo_digests = run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", target]).stdout
+        short = repository if host == "docker.io" else f"{host}/{repository}"
+        assert f'"{short}@{registry.manifest_digest(repository, "v1")}"' in repo_digests
     finally:
         run(["docker", "rmi", target], check=False)
 
