@@ -1,11 +1,15 @@
 """Checks every answer before the project is written. On a bad one it names the question and the
-reason, exits 1, and cookiecutter removes the half-made folder. No network, no Docker."""
+reason, exits 1, and cookiecutter removes the folder it made for the project (whose name, see the
+template folder's, can never point outside the output folder). No network, no Docker."""
 
 import json
 import keyword
 import re
 import sys
 import unicodedata
+from pathlib import Path
+
+from cookiecutter.environment import StrictEnvironment
 
 # Values come in as JSON string literals, so no answer can break out of this file.
 ANSWERS = {
@@ -19,6 +23,11 @@ ANSWERS = {
     "tracker_ci_action": json.loads(r'''{{ cookiecutter.tracker_ci_action | tojson }}'''),
     "default_branch": json.loads(r'''{{ cookiecutter.default_branch | tojson }}'''),
 }
+
+# Everything cookiecutter rendered this hook with. Answers from a replay file or the command line skip
+# cookiecutter's own choice checks, and can even set derived values: all of it is checked against the
+# template's cookiecutter.json, which _repo_dir names (cookiecutter sets it after reading any replay).
+CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')
 
 MAX_TEXT_LENGTH = 200
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
@@ -91,6 +100,31 @@ def branch_problem(value: str) -> str | None:
     return None
 
 
+def template_questions(repo_dir: str) -> dict:
+    return json.loads((Path(repo_dir) / "cookiecutter.json").read_text(encoding="utf-8"))
+
+
+def choice_problems(context: dict, template: dict) -> list[str]:
+    """Every answer to a choice question must be one of the template's own choices."""
+    return [
+        f"{question}: {context.get(question)!r} must be one of {', '.join(choices)}"
+        for question, choices in template.items()
+        if isinstance(choices, list) and context.get(question) not in choices
+    ]
+
+
+def derived_problems(context: dict, template: dict) -> list[str]:
+    """Derived values (`__` keys) must be what the template derives from the answers, never set by hand."""
+    environment = StrictEnvironment(context={"cookiecutter": context})
+    return [
+        f"{name}: {context.get(name)!r} is derived from the other answers and cannot be given"
+        for name, expression in template.items()
+        if name.startswith("__")
+        and isinstance(expression, str)
+        and context.get(name) != environment.from_string(expression).render(cookiecutter=context)
+    ]
+
+
 def problems(answers: dict) -> list[str]:
     """Every wrong answer, each as 'question: reason'."""
     checks = {
@@ -111,7 +145,8 @@ def problems(answers: dict) -> list[str]:
 
 
 def main() -> int:
-    found = problems(ANSWERS)
+    template = template_questions(CONTEXT["_repo_dir"])
+    found = problems(ANSWERS) + choice_problems(CONTEXT, template) + derived_problems(CONTEXT, template)
     for problem in found:
         print(f"ERROR: {problem}", file=sys.stderr)
     return 1 if found else 0

@@ -23,20 +23,12 @@ def test_should_keep_its_scripts_shellcheck_clean():
 
 
 def test_should_have_no_zizmor_findings_in_the_action_or_our_workflows():
+    # Given: the auditor persona, the strictest, and no policy file that could silence a rule
     workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
-    config = REPO_ROOT / ".github" / "zizmor.yml"
-    run(
-        [
-            require_command("zizmor"),
-            "--offline",
-            "--persona",
-            "pedantic",
-            "--config",
-            config,
-            REPO_ROOT / "action.yml",
-            *workflows,
-        ]
-    )
+    inputs = [REPO_ROOT / "action.yml", *workflows, REPO_ROOT / ".github" / "dependabot.yml"]
+
+    # When / Then
+    run([require_command("zizmor"), "--offline", "--persona", "auditor", "--no-config", *inputs])
 
 
 def test_should_pass_actionlint_in_a_workflow_that_uses_it(tmp_path):
@@ -77,11 +69,11 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
         for workflow in workflows
         for job in yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"].values()
         for step in job["steps"]
-        if step.get("uses") in ("./", "org/tracker-ci@v1")
+        if step.get("uses") in ("$/", "org/tracker-ci@v1")
     ]
 
     # Then
-    assert len(calls) == 2
+    assert len(calls) == 3  # the generated test and publish jobs, our dogfood job
     for step in calls:
         assert set(step["with"]) <= set(action["inputs"]), step
 

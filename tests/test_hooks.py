@@ -70,6 +70,38 @@ def test_should_name_every_wrong_answer_at_once(tmp_path):
     assert [problem.split(":")[0] for problem in problems] == ["web_port", "default_branch"]
 
 
+def test_should_refuse_an_answer_outside_the_templates_own_choices(tmp_path):
+    # Given
+    hook = render_hook(tmp_path, "pre_gen_project")
+    template = hook.template_questions(REPO_ROOT)
+
+    # When
+    problems = hook.choice_problems(DEFAULT_ANSWERS | {"python_version": "3.13\nRUN x", "ci": "inline"}, template)
+
+    # Then
+    assert problems == ["python_version: '3.13\\nRUN x' must be one of 3.13, 3.14, 3.12, 3.11"]
+
+
+def test_should_refuse_a_derived_value_given_by_hand(tmp_path):
+    # Given: the values the template derives from the default answers
+    hook = render_hook(tmp_path, "pre_gen_project")
+    template = hook.template_questions(REPO_ROOT)
+    derived = {
+        "__package_name": "page_tracker",
+        "__image": "docker.io/realpython/page-tracker",
+        "__registry_username": "secrets.DOCKERHUB_USERNAME",
+        "__registry_password": "secrets.DOCKERHUB_TOKEN",
+    }
+
+    # When
+    as_derived = hook.derived_problems(DEFAULT_ANSWERS | derived, template)
+    given = hook.derived_problems(DEFAULT_ANSWERS | derived | {"__package_name": "../x"}, template)
+
+    # Then
+    assert as_derived == []
+    assert given == ["__package_name: '../x' is derived from the other answers and cannot be given"]
+
+
 @pytest.mark.parametrize(
     ("registry", "namespace", "valid"),
     [
@@ -98,6 +130,7 @@ def test_should_apply_each_registrys_naming_rules(tmp_path, registry, namespace,
         ({}, ["web/.flake8"]),
         ({"style_gate": "black-isort-flake8"}, []),
         ({"ci": "none"}, ["web/.flake8", ".github/workflows", ".github/zizmor.yml"]),
+        ({"ci": "inline"}, ["web/.flake8", ".github/zizmor.yml"]),
     ],
 )
 def test_should_remove_only_the_files_of_unselected_options(tmp_path, answers, removed):

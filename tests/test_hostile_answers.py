@@ -28,9 +28,9 @@ HOSTILE = {
     "empty": "",
     "long": "x" * 300,
 }
-# Cookiecutter creates the project folder, named by the slug, before any hook runs: a slug that cannot name a
-# folder at all is refused by cookiecutter itself, which then writes nothing either.
-REFUSED_BEFORE_HOOKS = {("project_slug", ""): "directory already exists", ("project_slug", "x" * 300): "too long"}
+# Cookiecutter creates the project folder, named by the slug, before any hook runs: a slug too long to name
+# a folder is refused by cookiecutter itself, which then writes nothing either.
+REFUSED_BEFORE_HOOKS = {("project_slug", "x" * 300): "too long"}
 FREE_TEXT = [name for name, value in COOKIECUTTER_JSON.items() if isinstance(value, str) and not name.startswith("_")]
 
 pytestmark = pytest.mark.venv

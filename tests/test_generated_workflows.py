@@ -1,0 +1,83 @@
+"""The generated workflows and ours: secrets only where an image is published, every third-party action
+pinned by commit from the template's one table."""
+
+import re
+
+import pytest
+import yaml
+
+from harness import REPO_ROOT
+from projects import COOKIECUTTER_JSON, bake
+
+PINS = COOKIECUTTER_JSON["_github_actions"]
+USES = re.compile(r"^\s*(?:- )?uses: (\S+?)(?: # (\S+))?$", re.MULTILINE)
+
+WORKFLOW_VARIANTS = [
+    pytest.param({}, id="action-docker-hub"),
+    pytest.param({"registry": "ghcr.io", "image_namespace": "octo-org"}, id="action-ghcr"),
+    pytest.param({"ci": "inline"}, id="inline-docker-hub"),
+    pytest.param({"ci": "inline", "registry": "ghcr.io", "image_namespace": "octo-org"}, id="inline-ghcr"),
+    pytest.param({"ci": "inline", "registry": "registry.example.com:5000", "default_branch": "trunk"}, id="inline-own"),
+    pytest.param({"registry": "registry.example.com:5000", "default_branch": "trunk"}, id="action-own-registry"),
+]
+
+
+def test_should_keep_one_table_of_verified_pins():
+    assert set(PINS) == {"actions/checkout", "docker/login-action"}
+    for pin in PINS.values():
+        assert re.fullmatch(r"[0-9a-f]{40}", pin["commit"])
+        assert re.fullmatch(r"v\d+\.\d+\.\d+", pin["version"])
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_VARIANTS)
+def test_should_pin_every_third_party_action_of_a_generated_workflow_by_commit(cookies, answers):
+    # Given
+    workflow = (bake(cookies, **answers) / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+
+    # When
+    uses = USES.findall(workflow)
+
+    # Then: the tracker-ci action (the answer, by tag until it has a release to pin to) or a pinned one
+    assert uses
+    for reference, version in uses:
+        if reference == COOKIECUTTER_JSON["tracker_ci_action"]:
+            continue
+        action, commit = reference.split("@")
+        assert (commit, version) == (PINS[action]["commit"], PINS[action]["version"]), reference
+
+
+def test_should_pin_our_own_workflow_from_the_same_table():
+    # Given
+    workflow = (REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+
+    # When
+    uses = [(reference, version) for reference, version in USES.findall(workflow) if reference != "$/"]
+
+    # Then
+    assert uses
+    for reference, version in uses:
+        action, commit = reference.split("@")
+        assert (commit, version) == (PINS[action]["commit"], PINS[action]["version"]), reference
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_VARIANTS)
+def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_environment(cookies, answers):
+    # Given
+    branch = answers.get("default_branch", "main")
+    workflow = yaml.safe_load((bake(cookies, **answers) / ".github" / "workflows" / "ci.yml").read_text("utf-8"))
+
+    # When
+    jobs = workflow["jobs"]
+    with_credentials = {name for name, job in jobs.items() if "secrets." in yaml.safe_dump(job)}
+
+    # Then: read only by default; pull requests read only, no secrets, no environment
+    assert workflow["permissions"] == {"contents": "read"}
+    assert with_credentials == {"publish"}
+    assert jobs["test"]["if"] == "github.event_name == 'pull_request'"
+    assert jobs["test"]["permissions"] == {"contents": "read"}
+    assert "environment" not in jobs["test"]
+    publish = jobs["publish"]
+    assert publish["if"] == f"github.event_name == 'push' && github.ref == 'refs/heads/{branch}'"
+    assert publish["environment"] == "registry"
+    write = {"packages": "write"} if answers.get("registry") == "ghcr.io" else {}
+    assert publish["permissions"] == {"contents": "read", **write}
