@@ -26,9 +26,16 @@ from harness import (
     stop_process,
     wait_until,
 )
-from projects import bake, make_venv
+from projects import COOKIECUTTER_JSON, bake, make_venv
 
-ACTION_REF = "org/tracker-ci@v1"
+ACTION_REF = COOKIECUTTER_JSON["tracker_ci_action"]
+LOGIN_ACTION = COOKIECUTTER_JSON["_github_actions"]["docker/login-action"]
+# What act runs in place of actions it would download: this repository for the default tracker-ci
+# reference, the suite's stand-in for the pinned docker/login-action.
+LOCAL_ACTIONS = {
+    ACTION_REF: REPO_ROOT,
+    f"docker/login-action@{LOGIN_ACTION['commit']}": REPO_ROOT / "tests" / "stand_ins" / "login-action",
+}
 
 VARIANTS = {
     "ruff": {},
@@ -130,7 +137,8 @@ def stand_in_hub(tmp_path_factory, docker_engine):  # pylint: disable=unused-arg
     require(os.access(HOSTS_FILE, os.W_OK), f"{HOSTS_FILE} is not writable: the stand-in hub needs a hosts entry")
     require(not port_open(HUB_PORT), f"port {HUB_PORT} on 127.0.0.1 is taken: the stand-in hub needs it")
     workdir = tmp_path_factory.mktemp("hub")
-    username, password = "tracker", secrets.token_urlsafe(16)
+    # A random user: act masks secret values in its log, and a word like "tracker" would mask "tracker-ci".
+    username, password = f"user{secrets.token_hex(4)}", secrets.token_urlsafe(16)
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
     (workdir / "htpasswd").write_text(f"{username}:{hashed}\n", encoding="utf-8")
     config = workdir / "config.yml"
@@ -203,14 +211,23 @@ class ActResult:
 
 
 class ActRunner:
-    """Runs a workflow of a git repository with act on this host, `org/tracker-ci@v1` mapped to this repo."""
+    """Runs a workflow of a git repository with act on this host, actions mapped by LOCAL_ACTIONS."""
 
     def __init__(self, workdir: Path):
         self.act = require_command("act")
         self.workdir = workdir
 
     def run(  # pylint: disable=too-many-arguments
-        self, repo: Path, event: str, *, payload=None, secrets_=None, variables=None, workflow=None, env=None
+        self,
+        repo: Path,
+        event: str,
+        *,
+        payload=None,
+        secrets_=None,
+        variables=None,
+        workflow=None,
+        env=None,
+        actor=None,
     ) -> ActResult:
         files = self.workdir / f"act-{secrets.token_hex(4)}"
         files.mkdir()
@@ -221,11 +238,14 @@ class ActRunner:
         args = [
             self.act, event,
             "-P", "ubuntu-latest=-self-hosted",
-            "--local-repository", f"{ACTION_REF}={REPO_ROOT}",
             "-e", files / "event.json",
             "--secret-file", files / "secrets.env",
             "--var-file", files / "vars.env",
         ]  # fmt: skip
+        for reference, folder in LOCAL_ACTIONS.items():
+            args += ["--local-repository", f"{reference}={folder}"]
+        if actor:
+            args += ["--actor", actor]
         if workflow:
             args += ["-W", workflow]
         result = run(args, check=False, cwd=repo, stdin=subprocess.DEVNULL, timeout=1500, env=env)

@@ -4,6 +4,7 @@ workflow and the authenticated local registry."""
 import os
 import re
 import secrets
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -296,15 +297,28 @@ def _compose_leftovers(project_name: str) -> list[str]:
     ]
 
 
-class ActScenario:
-    """A baked default project pushing to the local registry, committed in its own git repository."""
+# The secrets each registry's workflow reads, as the template names them (cookiecutter.json derives them).
+REGISTRY_SECRETS = {
+    "docker.io": lambda registry: {"DOCKERHUB_USERNAME": registry.username, "DOCKERHUB_TOKEN": registry.password},
+    "ghcr.io": lambda registry: {"GITHUB_TOKEN": registry.password},
+}
 
-    def __init__(self, cookies, registry, act_runner):
-        self.registry = registry
+
+class ActScenario:
+    """A baked project, committed in its own git repository, whose own workflow act runs against the
+    stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs the job on this host, does not
+    enforce the `registry` environment's branch rule (the tests give secrets to every run and check that
+    the pull-request job never uses them), and runs a stand-in for docker/login-action."""
+
+    def __init__(self, cookies, hub, act_runner, docker_env, **answers):
         self.act_runner = act_runner
+        self.docker_env = docker_env
         self.namespace = unique_name("team").replace("-", "")
-        self.path = bake(cookies, registry=registry.host, image_namespace=self.namespace)
+        registry_host = answers.get("registry", "docker.io")
+        self.registry = hub.registry(registry_host)
+        self.path = bake(cookies, image_namespace=self.namespace, **answers)
         self.repository = f"{self.namespace}/{self.path.name}"
+        self.image = f"{registry_host}/{self.repository}"
         run(["git", "init", "-q", "-b", "main"], cwd=self.path)
         self.commit("Initial commit")
 
@@ -319,33 +333,50 @@ class ActScenario:
             payload["ref"] = "refs/heads/main"
         else:
             payload["pull_request"] = {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}
+        registry = self.registry if password is None else replace(self.registry, password=password)
         result = self.act_runner.run(
             self.path,
             event,
             payload=payload,
-            secrets_={
-                "REGISTRY_USERNAME": self.registry.username,
-                "REGISTRY_TOKEN": self.registry.password if password is None else password,
-            },
+            secrets_=REGISTRY_SECRETS[self.registry.host](registry),
+            actor=self.registry.username,
+            env=self.docker_env,
         )
         outputs = _outputs(result.log)
-        assert outputs.get("compose-project"), result.log[-3000:]
-        assert _compose_leftovers(outputs["compose-project"]) == [], "the action left compose resources behind"
+        project = outputs.get("compose-project") or self.path.name  # the inline workflow uses Compose's default
+        assert _compose_leftovers(project) == [], "the workflow left compose resources behind"
         return result, outputs
+
+    def local_tags(self) -> list[str]:
+        """The tags the run left on this engine for the scenario's image (Docker lists Hub names short)."""
+        listed = self.repository if self.registry.host == "docker.io" else self.image
+        listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={listed}"]
+        return run(listing).stdout.split()
 
 
 @pytest.fixture
-def scenario(cookies, local_registry, act_runner):
-    yield ActScenario(cookies, local_registry, act_runner)
-    # The push leaves its registry tags on the local engine too; the image itself stays as build cache.
-    listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter"]
-    tags = run([*listing, f"reference={local_registry.host}/*/*"]).stdout.split()
-    if tags:
-        run(["docker", "rmi", *tags])
+def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
+    """Makes act scenarios of given answers; removes the registry tags their pushes left on the engine."""
+    made = []
+
+    def make(**answers):
+        made.append(ActScenario(cookies, stand_in_hub, act_runner, docker_config, **answers))
+        return made[-1]
+
+    yield make
+    for scenario in made:
+        if tags := scenario.local_tags():
+            run(["docker", "rmi", *tags])
+
+
+@pytest.fixture
+def scenario(scenario_for):
+    """The default answers: Docker Hub, the tracker-ci action."""
+    return scenario_for()
 
 
 @pytest.mark.act
-def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(scenario, docker_config):
+def test_should_push_exactly_the_tested_image_to_docker_hub_with_the_default_answers(scenario):
     # Given
     sha = run(["git", "rev-parse", "HEAD"], cwd=scenario.path).stdout.strip()
 
@@ -354,18 +385,49 @@ def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(sc
 
     # Then
     assert result.exit_code == 0, result.log[-5000:]
+    assert outputs["pushed"] == "true"
     assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest"])
     assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, "latest")
+    _assert_pulled_image_is_tested_image_and_counts(scenario, f"{scenario.image}:{sha}", outputs["image-id"])
+
+
+@pytest.mark.act
+def test_should_push_exactly_the_tested_image_to_ghcr_with_github_token(scenario_for):
+    # Given
+    scenario = scenario_for(registry="ghcr.io")
+    sha = run(["git", "rev-parse", "HEAD"], cwd=scenario.path).stdout.strip()
+
+    # When
+    result, outputs = scenario.run("push")
+
+    # Then
+    assert result.exit_code == 0, result.log[-5000:]
     assert outputs["pushed"] == "true"
-    pushed = f"{scenario.registry.host}/{scenario.repository}:{sha}"
-    _assert_pulled_image_is_tested_image_and_counts(scenario, pushed, outputs["image-id"], docker_config)
+    assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest"])
+    assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
 
 
-def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id, docker_env):
+@pytest.mark.act
+def test_should_push_the_tested_image_from_the_inline_workflow(scenario_for):
+    # Given: the tutorial's own steps, with docker/login-action (its stand-in, see ActScenario)
+    scenario = scenario_for(ci="inline")
+    sha = run(["git", "rev-parse", "HEAD"], cwd=scenario.path).stdout.strip()
+
+    # When
+    result, outputs = scenario.run("push")
+
+    # Then
+    assert result.exit_code == 0, result.log[-5000:]
+    assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest"])
+    _assert_pulled_image_is_tested_image_and_counts(scenario, f"{scenario.image}:{sha}", outputs["image-id"])
+
+
+def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id):
     run(["docker", "rmi", ref])  # drop the local tag so the pull must come from the registry
-    login = ["docker", "login", scenario.registry.host, "-u", scenario.registry.username, "--password-stdin"]
-    run(login, input=scenario.registry.password, env=docker_env)
-    run(["docker", "pull", "--quiet", ref], env=docker_env)
+    registry = scenario.registry
+    login = ["docker", "login", registry.host, "-u", registry.username, "--password-stdin"]
+    run(login, input=registry.password, env=scenario.docker_env)
+    run(["docker", "pull", "--quiet", ref], env=scenario.docker_env)
     assert run(["docker", "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip() == tested_image_id
     network = unique_name("tracker-ci-pulled")
     redis_image = run(["docker", "compose", "config", "--images"], cwd=scenario.path).stdout.split()
@@ -393,15 +455,21 @@ def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_
 
 
 @pytest.mark.act
-def test_should_test_but_never_log_in_or_push_on_a_pull_request(scenario):
-    # When
+@pytest.mark.parametrize("ci", ["action", "inline"])
+def test_should_test_but_never_log_in_or_push_on_a_pull_request(scenario_for, ci):
+    # Given
+    scenario = scenario_for(ci=ci)
+
+    # When: act hands the secrets to every run; only the pull-request job runs, and it reads none
     result, outputs = scenario.run("pull_request")
 
     # Then
     assert result.exit_code == 0, result.log[-5000:]
-    assert outputs["e2e-exit-code"] == "0"
-    assert "Log in to" not in result.log
+    assert "2 passed" in result.log
+    assert outputs.get("e2e-exit-code", "0") == "0"
+    assert "Log in to" not in result.log and "Login Succeeded" not in result.log
     assert scenario.registry.tags(scenario.repository) == []
+    assert scenario.local_tags() == []
 
 
 @pytest.mark.act
