@@ -3,12 +3,15 @@ then prints the next steps."""
 
 import json
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
 
 ANSWERS = {
     "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
+    "default_branch": json.loads(r'''{{ cookiecutter.default_branch | tojson }}'''),
+    "tracker_ci_action": json.loads(r'''{{ cookiecutter.tracker_ci_action | tojson }}'''),
     "style_gate": json.loads(r'''{{ cookiecutter.style_gate | tojson }}'''),
     "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
     "registry": json.loads(r'''{{ cookiecutter.registry | tojson }}'''),
@@ -23,10 +26,12 @@ UNSELECTED_FILES = {
     ("ci", "inline"): [".github/zizmor.yml"],
 }
 
-SECRETS = {
-    "docker.io": "DOCKERHUB_USERNAME and DOCKERHUB_TOKEN",
-    "ghcr.io": "none: GITHUB_TOKEN with packages: write",
+# The secrets of the `registry` environment, per registry; any other registry takes REGISTRY_*.
+REGISTRY_SECRETS = {
+    "docker.io": "the secrets DOCKERHUB_USERNAME and DOCKERHUB_TOKEN",
+    "ghcr.io": "no secrets: GITHUB_TOKEN pushes",
 }
+COMMIT_PIN = re.compile(r"@[0-9a-f]{40}")
 
 
 def paths_to_remove(answers: dict) -> list[str]:
@@ -65,8 +70,13 @@ def next_steps(answers: dict) -> str:
         'git init && git add . && git commit -m "Initial commit"',
     ]
     if answers["ci"] != "none":
-        secrets = SECRETS.get(answers["registry"], "REGISTRY_USERNAME and REGISTRY_TOKEN")
-        steps.append(f"create the repository secrets on GitHub ({secrets}) and push")
+        credentials = REGISTRY_SECRETS.get(answers["registry"], "the secrets REGISTRY_USERNAME and REGISTRY_TOKEN")
+        steps.append(
+            f"on GitHub, create the environment 'registry' with {credentials}, deployments from"
+            f" {answers['default_branch']} only (see README.md), and push"
+        )
+    if answers["ci"] == "action" and not COMMIT_PIN.search(answers["tracker_ci_action"]):
+        steps.append(f"pin {answers['tracker_ci_action']} to its release commit in ci.yml (see README.md)")
     return "Next steps:\n" + "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))
 
 

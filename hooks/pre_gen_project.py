@@ -4,6 +4,7 @@ template folder's, can never point outside the output folder). No network, no Do
 
 import json
 import keyword
+import os
 import re
 import sys
 import unicodedata
@@ -101,7 +102,13 @@ def branch_problem(value: str) -> str | None:
 
 
 def template_questions(repo_dir: str) -> dict:
-    return json.loads((Path(repo_dir) / "cookiecutter.json").read_text(encoding="utf-8"))
+    """The template's own cookiecutter.json. _repo_dir is relative when cookiecutter was given a relative
+    local path: relative to the folder it was started from, which this hook (run in the project folder)
+    knows only as the shell's PWD."""
+    for folder in (Path(repo_dir), Path(os.environ.get("PWD", "/nonexistent")) / repo_dir):
+        if (folder / "cookiecutter.json").is_file():
+            return json.loads((folder / "cookiecutter.json").read_text(encoding="utf-8"))
+    raise SystemExit(f"ERROR: cannot find the template's cookiecutter.json from {repo_dir!r}: give its absolute path")
 
 
 def choice_problems(context: dict, template: dict) -> list[str]:

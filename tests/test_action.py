@@ -85,14 +85,15 @@ def test_should_document_every_input_and_output_in_the_readme():
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 
     # When
-    inputs = {row[0].strip("`"): row[1] for row in markdown_table(readme, "### Inputs")}
-    outputs = [row[0].strip("`") for row in markdown_table(readme, "### Outputs")]
+    inputs = {row[0].strip("`"): (row[1], row[2]) for row in markdown_table(readme, "### Inputs")}
+    outputs = {row[0].strip("`"): row[1] for row in markdown_table(readme, "### Outputs")}
 
     # Then
     assert inputs == {
-        name: f"`{spec['default']}`" if spec["default"] else "(empty)" for name, spec in action["inputs"].items()
+        name: (f"`{spec['default']}`" if spec["default"] else "(empty)", spec["description"].strip())
+        for name, spec in action["inputs"].items()
     }
-    assert outputs == list(action["outputs"])
+    assert outputs == {name: spec["description"].strip() for name, spec in action["outputs"].items()}
 
 
 # ---- input validation, run directly -----------------------------------------------------------------

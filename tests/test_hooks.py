@@ -153,7 +153,20 @@ def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
 
     # Then
     assert steps.startswith("Next steps:\n  1. cd page-tracker\n")
-    assert "REGISTRY_USERNAME and REGISTRY_TOKEN" in steps
+    assert "environment 'registry' with the secrets REGISTRY_USERNAME and REGISTRY_TOKEN" in steps
+    assert "deployments from main only" in steps
+    assert "pin org/tracker-ci@v1 to its release commit" in steps
+
+
+def test_should_not_ask_to_pin_an_action_pinned_by_commit(tmp_path):
+    # Given
+    hook = render_hook(tmp_path, "post_gen_project", tracker_ci_action=f"org/tracker-ci@{'ab' * 20}")
+
+    # When
+    steps = hook.next_steps(hook.ANSWERS)
+
+    # Then
+    assert "pin " not in steps
 
 
 def test_should_write_a_private_dotenv_with_a_fresh_password_once(tmp_path):
