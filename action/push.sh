@@ -2,6 +2,8 @@
 # Step 3: logs in (password on stdin, into a throw-away Docker config), tags the tested image ID -- no
 # rebuild -- with every reference, pushes, reads the registry digest, logs out. REGISTRY, IMAGE and REFS
 # are validate.sh's normalised outputs. Outputs: pushed, refs, digest.
+# This step handles the registry password: never trace it, even when a caller turned tracing on.
+set +x
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -193,6 +193,19 @@ def _require_engine_trusts(registry: Registry, config_dir: Path) -> None:
 
 
 @pytest.fixture
+def tiny_image(tmp_path, docker_engine):  # pylint: disable=unused-argument
+    """A one-file image built for the test; removed afterwards."""
+    context = tmp_path / "tiny"
+    context.mkdir()
+    (context / "token.txt").write_text(secrets.token_hex(8), encoding="utf-8")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY token.txt /\n", encoding="utf-8")
+    tag = f"tracker-ci-harness-tiny:{secrets.token_hex(4)}"
+    run(["docker", "build", "--quiet", "-t", tag, str(context)])
+    yield tag
+    run(["docker", "rmi", "-f", tag], check=False)
+
+
+@pytest.fixture
 def docker_config(tmp_path, docker_engine):  # pylint: disable=unused-argument
     """A private DOCKER_CONFIG for one test, so logins never touch the user's own credentials."""
     config_dir = tmp_path / "docker-config"

@@ -7,6 +7,7 @@ import secrets
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,63 @@ def gate_commands(web: Path) -> list[list[str]]:
     # A gate may run in the background ("{ python -m pylint ... & }"): strip the grouping, keep the command.
     commands = [shlex.split(part.replace("\\\n", " ").strip(" \n{}&")) for part in gate_run.split("&&")]
     return [command for command in commands if command[:2] == ["python", "-m"] and command[2] != "pip"]
+
+
+def gate_name(command: list[str]) -> str:
+    """A gate command's tool, as GATE_FINDINGS names it: the module, and ruff's subcommand."""
+    return " ".join(command[2:4]) if command[2] == "ruff" else command[2]
+
+
+@dataclass(frozen=True)
+class GateFinding:
+    """A change to app.py that exactly one gate of the builder stage reports, and what its log then says."""
+
+    style_gate: str  # the style_gate answer whose builder stage runs the gate
+    change: Callable[[str], str]
+    log: str
+
+
+def _append(code: str) -> Callable[[str], str]:
+    return lambda source: f"{source}\n\n{code}\n"
+
+
+GATE_FINDINGS = {
+    # The tutorial's experiment: a changed error emoji fails a unit test.
+    "pytest": GateFinding(
+        "ruff",
+        lambda source: source.replace("\\N{PENSIVE FACE}", "\\N{FACE WITH TEARS OF JOY}"),
+        "FAILED test/unit/test_app.py::test_should_handle_redis_connection_error",
+    ),
+    # A misspelt Redis command in unused code: only pylint's inference sees it (it runs in the background).
+    "pylint": GateFinding(
+        "ruff",
+        _append('def count_twice():\n    return Redis().incrr("page_views")'),
+        "Instance of 'Redis' has no 'incrr' member",
+    ),
+    "bandit": GateFinding("ruff", _append('PASSWORD = "hunter2-not-a-secret"'), "B105:hardcoded_password_string"),
+    # 91 characters: over the style gates' 88, under pylint's 100, several words (a lone long word is a URL).
+    "ruff check": GateFinding("ruff", _append("# " + " ".join(["a long comment"] * 6)), "E501 Line too long"),
+    "ruff format": GateFinding("ruff", _append("GREETING = 'hello'"), "would be reformatted"),
+    "flake8": GateFinding("black-isort-flake8", _append("# " + " ".join(["a long comment"] * 6)), "E501 line too long"),
+    "isort": GateFinding(
+        "black-isort-flake8",
+        lambda source: source.replace(
+            "from redis import Redis, RedisError\nfrom redis.connection import parse_url\n",
+            "from redis.connection import parse_url\nfrom redis import Redis, RedisError\n",
+        ),
+        "Imports are incorrectly sorted",
+    ),
+    "black": GateFinding("black-isort-flake8", _append("GREETING = 'hello'"), "would reformat"),
+}
+
+
+def break_one_gate(web: Path, gate: str) -> None:
+    """Applies GATE_FINDINGS[gate] to the app.py below a project's web folder."""
+    app = app_source(web.parent)
+    source = app.read_text(encoding="utf-8")
+    changed = GATE_FINDINGS[gate].change(source)
+    assert changed != source, f"the {gate} finding no longer applies to app.py"
+    app.write_text(changed, encoding="utf-8")
 
 
 def action_test_env(project: Path, compose_project: str, github_output: Path) -> dict:

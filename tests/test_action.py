@@ -489,6 +489,39 @@ def test_should_fail_clearly_without_leaking_a_wrong_password(scenario):
 
 
 @pytest.mark.docker
+@pytest.mark.parametrize("right_password", [True, False], ids=["right-password", "wrong-password"])
+def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, tiny_image, tmp_path, right_password):
+    # Given: the push step run directly, as on a runner whose masking failed; nothing hides a leak here
+    registry = stand_in_hub.docker_hub
+    password = registry.password if right_password else f"wrong-{secrets.token_hex(8)}"
+    repository = f"{unique_name('leak').replace('-', '')}/tiny"
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    env = {
+        **os.environ,
+        "REGISTRY": "docker.io",
+        "IMAGE": f"docker.io/{repository}",
+        "IMAGE_ID": run(["docker", "image", "inspect", "--format", "{{.Id}}", tiny_image]).stdout.strip(),
+        "REFS": f"docker.io/{repository}:v1",
+        "USERNAME": registry.username,
+        "PASSWORD": password,
+        "GITHUB_OUTPUT": str(outputs),
+    }
+
+    try:
+        # When
+        result = run(["bash", "-x", REPO_ROOT / "action" / "push.sh"], env=env, check=False)
+
+        # Then: not in the output, not even in bash's trace of every command it ran
+        assert password not in result.stdout + result.stderr
+        assert (result.returncode == 0) is right_password, result.stdout + result.stderr
+        if right_password:
+            assert _github_outputs(outputs.read_text())["digest"] == registry.manifest_digest(repository, "v1")
+    finally:
+        run(["docker", "rmi", f"{repository}:v1"], check=False)
+
+
+@pytest.mark.docker
 def test_should_name_the_unhealthy_service_show_its_log_and_tear_down(tmp_path, docker_engine):
     # Given: a web service whose health check never passes
     redis_image = f"redis:{COOKIECUTTER_JSON['redis_version'][0]}"

@@ -8,7 +8,8 @@ import pytest
 
 from harness import run
 from projects import (
-    app_source,
+    GATE_FINDINGS,
+    break_one_gate,
     built_compose_project,
     fresh_stack,
     image_bytes,
@@ -88,6 +89,20 @@ def test_should_run_the_web_service_as_a_non_root_user(running_project):
     assert uid not in ("", "0")
 
 
+def test_should_serve_with_one_worker_process_per_cpu_it_may_use(running_project):
+    # When: gunicorn's processes in the container (the master and its workers), and the CPUs it may use
+    probe = (
+        "import os; names = [open(f'/proc/{p}/cmdline').read() for p in os.listdir('/proc')"
+        " if p.isdigit() and int(p) != os.getpid()]; "
+        "print(sum('gunicorn' in n for n in names), len(os.sched_getaffinity(0)))"
+    )
+    found = running_project.compose("exec", "-T", "web-service", "python", "-c", probe).stdout.split()
+
+    # Then
+    gunicorn_processes, cpus = map(int, found)
+    assert gunicorn_processes == cpus + 1
+
+
 def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_project):
     # Given
     image = f"{built_project.name}-web-service"
@@ -102,36 +117,23 @@ def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_p
     assert found == []
 
 
-# Breakages of app.py that exactly one gate catches: (the change, what the build log must show).
-BROKEN_GATES = {
-    # The tutorial's experiment: a changed error emoji fails a unit test.
-    "unit-test": (
-        lambda source: source.replace("\\N{PENSIVE FACE}", "\\N{FACE WITH TEARS OF JOY}"),
-        "FAILED test/unit/test_app.py::test_should_handle_redis_connection_error",
-    ),
-    # A misspelt Redis command in unused code: only pylint's inference sees it; it runs in the background.
-    "pylint-only": (
-        lambda source: source + '\n\ndef count_twice():\n    return Redis().incrr("page_views")\n',
-        "Instance of 'Redis' has no 'incrr' member",
-    ),
-}
+# The build of each gate's finding, in a variant whose builder stage runs that gate.
+GATE_BUILDS = [
+    pytest.param("defaults" if finding.style_gate == "ruff" else "py311-black-ghcr-redis7", gate, id=gate)
+    for gate, finding in GATE_FINDINGS.items()
+]
 
 
-@pytest.mark.parametrize("gate", sorted(BROKEN_GATES))
-def test_should_fail_the_image_build_when_a_gate_fails(built_project, tmp_path, gate):
-    # Given
-    break_source, expected = BROKEN_GATES[gate]
+@pytest.mark.parametrize(("built_project", "gate"), GATE_BUILDS, indirect=["built_project"])
+def test_should_fail_the_image_build_when_any_one_gate_fails(built_project, tmp_path, gate):
+    # Given: a finding that only this gate reports (test_generated_project.py proves it in a venv)
     broken = tmp_path / built_project.path.name
     shutil.copytree(built_project.path, broken)
-    app = app_source(broken)
-    source = app.read_text(encoding="utf-8")
-    assert break_source(source) != source
-    app.write_text(break_source(source), encoding="utf-8")
+    break_one_gate(broken / "web", gate)
 
-    # When: --force-rm, because the classic builder keeps the failed step's container otherwise
-    result = run(["docker", "build", "--force-rm", "--target", "builder", broken / "web"], check=False)
+    # When
+    result = run(["docker", "build", "--target", "builder", broken / "web"], check=False)
 
     # Then
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert expected in output
+    assert result.returncode != 0, f"the image built although {gate} reports a finding"
+    assert GATE_FINDINGS[gate].log in result.stdout + result.stderr

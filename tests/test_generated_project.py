@@ -1,11 +1,12 @@
 """A baked project's own tests and gates, run in a venv as its README says, against real Redis and gunicorn."""
 
 import os
+import shutil
 
 import pytest
 
 from harness import run
-from projects import gate_commands, gunicorn_server
+from projects import GATE_FINDINGS, break_one_gate, gate_commands, gate_name, gunicorn_server
 
 pytestmark = pytest.mark.venv
 
@@ -20,6 +21,36 @@ def test_should_pass_its_own_builder_gates(installed_project):
     for command in commands:
         assert command[0] == "python"
         run([python, *command[1:]], cwd=project / "web")
+
+
+def test_should_report_each_gates_finding_with_that_gate_alone(installed_project, tmp_path):
+    # Given
+    project, python = installed_project
+    commands = gate_commands(project / "web")
+    style_gate = "black-isort-flake8" if (project / "web" / ".flake8").exists() else "ruff"
+    gates = [gate for gate, finding in GATE_FINDINGS.items() if finding.style_gate == style_gate]
+
+    for gate in gates:
+        web = tmp_path / gate.replace(" ", "-") / "web"
+        shutil.copytree(project / "web", web, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+        break_one_gate(web, gate)
+
+        # When
+        failing = _failing_gates(python, commands, web)
+
+        # Then
+        assert failing == [gate], f"the {gate} finding tripped {failing}"
+
+
+def _failing_gates(python, commands, web) -> list[str]:
+    """The gates whose commands fail in a copy of a web folder, the copy's own sources first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(web / "src")}
+    no_cache = {"pytest": ["-p", "no:cacheprovider"]}
+    return [
+        gate_name(command)
+        for command in commands
+        if run([python, *command[1:], *no_cache.get(command[2], [])], cwd=web, env=env, check=False).returncode
+    ]
 
 
 def test_should_pass_its_unit_tests(installed_project):

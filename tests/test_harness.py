@@ -80,18 +80,6 @@ def test_should_answer_ping_from_redis_image_on_a_user_defined_network(docker_en
         run(["docker", "network", "rm", name], check=False)
 
 
-@pytest.fixture
-def tiny_image(tmp_path, docker_engine):  # pylint: disable=unused-argument
-    context = tmp_path / "tiny"
-    context.mkdir()
-    (context / "token.txt").write_text(secrets.token_hex(8), encoding="utf-8")
-    (context / "Dockerfile").write_text("FROM scratch\nCOPY token.txt /\n", encoding="utf-8")
-    tag = f"tracker-ci-harness-tiny:{secrets.token_hex(4)}"
-    run(["docker", "build", "--quiet", "-t", tag, str(context)])
-    yield tag
-    run(["docker", "rmi", "-f", tag], check=False)
-
-
 def _login(registry, password, env) -> subprocess.CompletedProcess:
     return run(
         ["docker", "login", registry.host, "--username", registry.username, "--password-stdin"],

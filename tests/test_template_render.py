@@ -1,6 +1,8 @@
 """Baking the template: every option one at a time renders valid, lint-clean files; bad answers write nothing."""
 
 import json
+import os
+import sys
 import tomllib
 
 import pytest
@@ -178,6 +180,32 @@ def test_should_build_the_test_image_from_the_builder_stage_instructions(cookies
 def _instructions(dockerfile) -> str:
     lines = dockerfile.read_text(encoding="utf-8").splitlines()
     return "\n".join(line for line in lines if line and not line.startswith("#"))
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param({}, {"workers": "CPUS", "threads": 2, "worker_class": "gthread", "keepalive": 5}, id="defaults"),
+        pytest.param(
+            {"WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "8", "GUNICORN_WORKER_CLASS": "sync"},
+            {"workers": 3, "threads": 8, "worker_class": "sync", "keepalive": 5},
+            id="overridden",
+        ),
+    ],
+)
+def test_should_size_gunicorn_from_the_cpus_it_may_use(cookies, env, expected):
+    # Given
+    config = next((bake(cookies) / "web" / "src").glob("*/gunicorn_config.py"))
+    probe = (
+        "import json, runpy; c = runpy.run_path(__import__('sys').argv[1]); print(json.dumps({k: c[k] for k in %r}))"
+    )
+
+    # When: the settings as gunicorn loads them, in a clean environment
+    result = run([sys.executable, "-c", probe % sorted(expected), config], env={"PATH": os.environ["PATH"], **env})
+
+    # Then
+    cpus = len(os.sched_getaffinity(0))
+    assert json.loads(result.stdout) == {name: cpus if value == "CPUS" else value for name, value in expected.items()}
 
 
 def test_should_document_every_question_in_the_readme():
