@@ -15,7 +15,7 @@ bootstrap:
 
 # Benchmarks print tables and write benchmarks/results/*.json; they assert nothing about speed.
 bench: bootstrap
-	.venv/bin/python benchmarks/throughput.py
-	.venv/bin/python benchmarks/image_size.py
-	.venv/bin/python benchmarks/pipeline.py
-	.venv/bin/python benchmarks/suite.py
+	.venv/bin/python -m benchmarks.throughput
+	.venv/bin/python -m benchmarks.image_size
+	.venv/bin/python -m benchmarks.pipeline
+	.venv/bin/python -m benchmarks.suite

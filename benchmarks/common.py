@@ -1,17 +1,14 @@
-"""What the benchmark scripts share: the test suite's helpers, results on disk, a printed table."""
+"""What the benchmark scripts share: baking the default project, results on disk, a printed table."""
 
 import json
 import os
 import platform
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCHMARKS.parent / "tests"))
+from testkit.harness import REPO_ROOT
 
-# pylint: disable=wrong-import-position,unused-import
-from harness import REPO_ROOT, free_port, require_command, run  # noqa: F401
+BENCHMARKS = Path(__file__).resolve().parent
 
 RESULTS = BENCHMARKS / "results"
 

@@ -1,7 +1,7 @@
 """Size of the default project's runtime image: bytes it adds over its base image, and its total.
 Also lists what must not be in it (pip, dev dependencies, caches, apt lists) if any of it is.
 
-Run: .venv/bin/python benchmarks/image_size.py
+Run from the repository root: .venv/bin/python -m benchmarks.image_size
 """
 
 import secrets
@@ -9,8 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import bake_default, print_table, run, save
-from projects import image_bytes, runtime_base_image, runtime_image_leftovers
+from benchmarks.common import bake_default, print_table, save
+from testkit.harness import run
+from testkit.projects import image_bytes, runtime_base_image, runtime_image_leftovers
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ the same app and tests (the black-isort-flake8 variant: the tutorial's tools), o
 Each cold (a fresh project name, so no layer of its dependencies or sources is cached; base images present)
 and warm (after a one-line change to app.py); the two projects alternate so drift hits both alike.
 
-Run: .venv/bin/python benchmarks/pipeline.py
+Run from the repository root: .venv/bin/python -m benchmarks.pipeline
 """
 
 import secrets
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from common import BENCHMARKS, REPO_ROOT, bake_default, print_table, run, save
-from projects import action_test_env, app_source, runtime_base_image
+from benchmarks.common import BENCHMARKS, bake_default, print_table, save
+from testkit.harness import REPO_ROOT, run
+from testkit.projects import action_test_env, app_source, runtime_base_image
 
 TUTORIAL_FILES = {"Dockerfile": "web/Dockerfile", "Dockerfile.dev": "web/Dockerfile.dev",
                   "docker-compose.yml": "docker-compose.yml"}  # fmt: skip

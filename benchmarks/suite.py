@@ -1,6 +1,6 @@
 """Wall time of this repository's test suite: the fast tier (no engine) and the whole suite.
 
-Run: .venv/bin/python benchmarks/suite.py [--fast-only]
+Run from the repository root: .venv/bin/python -m benchmarks.suite [--fast-only]
 """
 
 import argparse
@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from common import REPO_ROOT, print_table, save
+from benchmarks.common import print_table, save
+from testkit.harness import REPO_ROOT
 
 TIERS = {"fast tier": ["-m", "not docker and not act and not venv"], "whole suite": []}
 

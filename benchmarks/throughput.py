@@ -9,7 +9,7 @@ moments of the same VM state (this VM's speed drifts within minutes); medians re
 Each setup then takes a count-bounded load (every response awaited): the Redis counter must rise by
 exactly the number of 200 responses. Prints a table, writes results/throughput.json and throughput.png.
 
-Run: .venv/bin/python benchmarks/throughput.py [--duration 4] [--rounds 9]
+Run from the repository root: .venv/bin/python -m benchmarks.throughput [--duration 4] [--rounds 9]
 """
 
 import argparse
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import redis
 
-from common import BENCHMARKS, bake_default, free_port, print_table, require_command, run, save
-from harness import bounded_load, redis_server_process, wait_until
-from projects import app_source, make_venv, server_command, serving
+from benchmarks.common import BENCHMARKS, bake_default, print_table, save
+from testkit.harness import bounded_load, free_port, redis_server_process, require_command, run, wait_until
+from testkit.projects import app_source, make_venv, server_command, serving
 
 CEILING_APP = """import os
 

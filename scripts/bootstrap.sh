@@ -198,6 +198,6 @@ ensure_node_tools
 ensure_compose_plugin
 ensure_buildx_plugin
 if engine_answers; then
-  mapfile -t base_images < <("$venv/bin/python" "$repo_root/scripts/base_image_refs.py")
+  mapfile -t base_images < <(cd "$repo_root" && "$venv/bin/python" -m testkit.template)
   TRACKER_CI_CACHE="$cache_dir" "$repo_root/scripts/base-images.sh" "${base_images[@]}"
 fi

@@ -13,7 +13,7 @@ import pytest
 import redis
 import requests
 
-from harness import (
+from testkit.harness import (
     CACHE_DIR,
     HOSTS_FILE,
     REPO_ROOT,
@@ -26,7 +26,8 @@ from harness import (
     stop_process,
     wait_until,
 )
-from projects import COOKIECUTTER_JSON, bake, make_venv
+from testkit.projects import bake, make_venv
+from testkit.template import COOKIECUTTER_JSON
 
 ACTION_REF = COOKIECUTTER_JSON["tracker_ci_action"]
 LOGIN_ACTION = COOKIECUTTER_JSON["_github_actions"]["docker/login-action"]

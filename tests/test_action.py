@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from harness import REPO_ROOT, markdown_table, require_command, run
-from projects import COOKIECUTTER_JSON, action_test_env, bake, unique_name
+from testkit.harness import REPO_ROOT, markdown_table, require_command, run
+from testkit.projects import action_test_env, bake, unique_name
+from testkit.template import derived
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
 
@@ -524,7 +525,7 @@ def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, ti
 @pytest.mark.docker
 def test_should_name_the_unhealthy_service_show_its_log_and_tear_down(tmp_path, docker_engine):
     # Given: a web service whose health check never passes
-    redis_image = f"redis:{COOKIECUTTER_JSON['redis_version'][0]}"
+    redis_image = derived("__redis_image")
     (tmp_path / "docker-compose.yml").write_text(
         f"""services:
   web-service:

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from harness import run
-from projects import (
+from testkit.harness import run
+from testkit.projects import (
     GATE_FINDINGS,
     break_one_gate,
     built_compose_project,

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from harness import run
-from projects import GATE_FINDINGS, break_one_gate, gate_commands, gate_name, gunicorn_server
+from testkit.harness import run
+from testkit.projects import GATE_FINDINGS, break_one_gate, gate_commands, gate_name, gunicorn_server
 
 pytestmark = pytest.mark.venv
 

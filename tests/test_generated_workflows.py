@@ -6,8 +6,9 @@ import re
 import pytest
 import yaml
 
-from harness import REPO_ROOT
-from projects import COOKIECUTTER_JSON, bake
+from testkit.harness import REPO_ROOT
+from testkit.projects import bake
+from testkit.template import COOKIECUTTER_JSON
 
 PINS = COOKIECUTTER_JSON["_github_actions"]
 USES = re.compile(r"^\s*(?:- )?uses: (\S+?)(?: # (\S+))?$", re.MULTILINE)

@@ -1,21 +1,16 @@
 """The harness itself: each real part the other tests lean on does what they assume."""
 
-import json
 import secrets
 import subprocess
-import sys
 
 import pytest
 import redis
 
-from harness import REPO_ROOT, run
+from testkit.harness import run
+from testkit.template import base_image_refs, derived
 
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-from base_image_refs import base_image_refs
-
-COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
-PYTHON_IMAGE = f"python:{COOKIECUTTER_JSON['python_version'][0]}-slim-trixie"
-REDIS_IMAGE = f"redis:{COOKIECUTTER_JSON['redis_version'][0]}"
+PYTHON_IMAGE = derived("__python_image")
+REDIS_IMAGE = derived("__redis_image")
 
 
 def test_should_list_every_base_image_the_template_can_reference():

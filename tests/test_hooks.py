@@ -5,14 +5,12 @@ import importlib.util
 import pytest
 from cookiecutter.environment import StrictEnvironment
 
-from harness import REPO_ROOT
-from projects import COOKIECUTTER_JSON
+from testkit.harness import REPO_ROOT
+from testkit.template import COOKIECUTTER_JSON
+from testkit.template import DEFAULT_ANSWERS as TEMPLATE_DEFAULTS
+from testkit.template import derived as derived_value
 
-DEFAULT_ANSWERS = {
-    name: value[0] if isinstance(value, list) else value
-    for name, value in COOKIECUTTER_JSON.items()
-    if not name.startswith("_")
-} | {"project_slug": "page-tracker"}
+DEFAULT_ANSWERS = TEMPLATE_DEFAULTS | {"project_slug": "page-tracker"}
 
 
 def render_hook(tmp_path, hook: str, **answers):
@@ -87,11 +85,11 @@ def test_should_refuse_a_derived_value_given_by_hand(tmp_path):
     hook = render_hook(tmp_path, "pre_gen_project")
     template = hook.template_questions(REPO_ROOT)
     derived = {
-        "__package_name": "page_tracker",
-        "__image": "docker.io/realpython/page-tracker",
-        "__registry_username": "secrets.DOCKERHUB_USERNAME",
-        "__registry_password": "secrets.DOCKERHUB_TOKEN",
+        name: derived_value(name, project_slug="page-tracker")
+        for name, expression in COOKIECUTTER_JSON.items()
+        if name.startswith("__") and isinstance(expression, str)
     }
+    assert derived["__package_name"] == "page_tracker"
 
     # When
     as_derived = hook.derived_problems(DEFAULT_ANSWERS | derived, template)

@@ -9,8 +9,8 @@ import tomllib
 import pytest
 import yaml
 
-from harness import REPO_ROOT, require_command, run
-from projects import COOKIECUTTER_JSON
+from testkit.harness import REPO_ROOT, require_command, run
+from testkit.template import QUESTIONS
 
 HOSTILE = {
     "single-quotes": "O'Brien's tracker",
@@ -31,7 +31,7 @@ HOSTILE = {
 # Cookiecutter creates the project folder, named by the slug, before any hook runs: a slug too long to name
 # a folder is refused by cookiecutter itself, which then writes nothing either.
 REFUSED_BEFORE_HOOKS = {("project_slug", "x" * 300): "too long"}
-FREE_TEXT = [name for name, value in COOKIECUTTER_JSON.items() if isinstance(value, str) and not name.startswith("_")]
+FREE_TEXT = [name for name, value in QUESTIONS.items() if isinstance(value, str)]
 
 pytestmark = pytest.mark.venv
 
@@ -73,8 +73,7 @@ def _assert_still_valid(project, python):
         elif path.suffix == ".py":
             ast.parse(text, filename=str(path))
     run(["docker", "compose", "--project-directory", project, "config", "--quiet"])
-    dockerfiles = [project / "web" / "Dockerfile", project / "web" / "Dockerfile.dev"]
-    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", *dockerfiles])
+    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", project / "web" / "Dockerfile"])
     # The project's own unit tests, with its own sources first on the path of the installed default venv.
     env = {**os.environ, "PYTHONPATH": str(project / "web" / "src")}
     run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/unit/"], cwd=project / "web", env=env)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from harness import REPO_ROOT, require_command, run
+from testkit.harness import REPO_ROOT, require_command, run
 
 HOSTILE_SLUGS = {
     "parent": "..",

@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
-from harness import bounded_load, run, wait_until
-from projects import ComposeProject, built_compose_project, fresh_stack
+from testkit.harness import bounded_load, run, wait_until
+from testkit.projects import ComposeProject, built_compose_project, fresh_stack
 
 pytestmark = pytest.mark.docker
 

