@@ -107,11 +107,15 @@ start_engine() {
   log "Docker engine answers after ${waited} s"
 }
 
+# An install is current when the checksum of the file it was made from is the one recorded after it.
+checksum() { sha256sum "$1" | cut -d' ' -f1; }
+installed_from() { [ -f "$1" ] && [ "$(cat "$1")" = "$(checksum "$2")" ]; }
+record_install() { checksum "$2" >"$1"; }
+
 # Reinstalls the venv only when requirements-dev.txt changed since the last install.
 ensure_venv() {
-  local stamp="$venv/.requirements.sha256" wanted
-  wanted=$(sha256sum "$repo_root/requirements-dev.txt" | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  local stamp="$venv/.requirements.sha256"
+  if installed_from "$stamp" "$repo_root/requirements-dev.txt"; then
     log "venv up to date"
     return
   fi
@@ -121,13 +125,12 @@ ensure_venv() {
     tail -n 30 "$cache_dir/pip.log" >&2
     exit 1
   fi
-  printf '%s\n' "$wanted" >"$stamp"
+  record_install "$stamp" "$repo_root/requirements-dev.txt"
 }
 
 ensure_node_tools() {
-  local stamp="$repo_root/tools/node_modules/.package-lock.sha256" wanted
-  wanted=$(sha256sum "$repo_root/tools/package-lock.json" | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  local stamp="$repo_root/tools/node_modules/.package-lock.sha256" lock="$repo_root/tools/package-lock.json"
+  if installed_from "$stamp" "$lock"; then
     log "node tools present"
     return
   fi
@@ -138,7 +141,7 @@ ensure_node_tools() {
   log "installing node tools from tools/package-lock.json"
   # Exactly the locked versions, and none of their install scripts run.
   npm ci --ignore-scripts --silent --no-audit --no-fund --prefix "$repo_root/tools" >/dev/null
-  printf '%s\n' "$wanted" >"$stamp"
+  record_install "$stamp" "$lock"
 }
 
 ensure_compose_plugin() {

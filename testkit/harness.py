@@ -75,6 +75,18 @@ def run(args, *, check=True, timeout=600, **kwargs) -> subprocess.CompletedProce
     return result
 
 
+def git_commit(repo: Path, message: str) -> str:
+    """Commits everything in repo, a git repository on branch main (made on first use); returns the commit."""
+    if not (repo / ".git").exists():
+        run(["git", "init", "-q", "-b", "main"], cwd=repo)
+    run(["git", "add", "-A"], cwd=repo)
+    run(
+        ["git", "-c", "user.name=tracker-ci tests", "-c", "user.email=tests@example.com", "commit", "-qm", message],
+        cwd=repo,
+    )
+    return run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.2)

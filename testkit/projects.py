@@ -1,20 +1,22 @@
 """Helpers for baked projects: baking, reading their files, and running their own commands."""
 
+import ast
 import json
 import os
-import re
 import secrets
 import shlex
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import yaml
 
-from testkit.harness import free_port, run, stop_process, wait_until
+from testkit.harness import REPO_ROOT, free_port, require_command, run, stop_process, wait_until
 
 TEXT_SUFFIXES = {".py", ".toml", ".txt", ".yml", ".yaml", ".md", ".cfg", ""}
 
@@ -34,17 +36,38 @@ def text_files(project: Path) -> list[Path]:
     ]
 
 
+def assert_files_parse(project: Path) -> None:
+    """Every generated YAML, TOML and Python file parses, Compose reads the project, hadolint passes its
+    Dockerfile: what any accepted answer, however odd, must leave true."""
+    for path in text_files(project):
+        text = path.read_text(encoding="utf-8")
+        if path.suffix in (".yml", ".yaml"):
+            assert yaml.safe_load(text) is not None, path
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+    run(["docker", "compose", "--project-directory", project, "config", "--quiet"])
+    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", project / "web" / "Dockerfile"])
+
+
 def app_source(project: Path) -> Path:
     """The generated app.py; its folder's name is the project's import package."""
     return next((project / "web" / "src").glob("*/app.py"))
 
 
+def dockerfile_instructions(web: Path) -> list[tuple[str, str]]:
+    """(instruction, arguments) of a web folder's Dockerfile in order, continuation lines joined."""
+    text = (web / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return [tuple(line.split(maxsplit=1)) for line in lines]
+
+
 def gate_commands(web: Path) -> list[list[str]]:
     """The commands the Dockerfile's builder stage gates on (tests, linters, scan), minus installs."""
-    dockerfile = (web / "Dockerfile").read_text(encoding="utf-8")
-    gate_run = next(block for block in dockerfile.split("\nRUN ") if "pytest test/unit" in block)
+    gate_run = next(args for name, args in dockerfile_instructions(web) if name == "RUN" and "pytest test/unit" in args)
     # A gate may run in the background ("{ python -m pylint ... & }"): strip the grouping, keep the command.
-    commands = [shlex.split(part.replace("\\\n", " ").strip(" \n{}&")) for part in gate_run.split("&&")]
+    commands = [shlex.split(part.strip(" {}&")) for part in gate_run.split("&&")]
     return [command for command in commands if command[:2] == ["python", "-m"] and command[2] != "pip"]
 
 
@@ -132,9 +155,8 @@ RUNTIME_IMAGE_FORBIDDEN = [
 
 
 def runtime_base_image(project: Path) -> str:
-    """The base image of the Dockerfile's runtime (last, unnamed) stage."""
-    dockerfile = (project / "web" / "Dockerfile").read_text(encoding="utf-8")
-    return re.search(r"^FROM (\S+)$", dockerfile, re.MULTILINE).group(1)
+    """The base image of the Dockerfile's runtime stage, the last one."""
+    return [args for name, args in dockerfile_instructions(project / "web") if name == "FROM"][-1].split()[0]
 
 
 def image_bytes(reference: str) -> int:
@@ -158,8 +180,7 @@ def make_venv(project: Path, venv: Path) -> Path:
 
 def server_command(project: Path, bind: str) -> list[str]:
     """The runtime image's CMD (the server Compose runs), its --bind pointed at `bind`."""
-    cmd = re.search(r"^CMD (\[.*\])$", (project / "web" / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE)
-    command = json.loads(cmd.group(1))
+    command = json.loads([args for name, args in dockerfile_instructions(project / "web") if name == "CMD"][-1])
     command[command.index("--bind") + 1] = bind
     return command
 

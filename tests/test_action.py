@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from testkit.harness import REPO_ROOT, markdown_table, require_command, run
+from testkit.harness import REPO_ROOT, git_commit, markdown_table, require_command, run
 from testkit.projects import action_test_env, bake, unique_name
 from testkit.template import derived
 
@@ -321,13 +321,7 @@ class ActScenario:
         self.path = bake(cookies, image_namespace=self.namespace, **answers)
         self.repository = f"{self.namespace}/{self.path.name}"
         self.image = f"{registry_host}/{self.repository}"
-        run(["git", "init", "-q", "-b", "main"], cwd=self.path)
-        self.commit("Initial commit")
-
-    def commit(self, message):
-        run(["git", "add", "-A"], cwd=self.path)
-        run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message], cwd=self.path)
-        return run(["git", "rev-parse", "HEAD"], cwd=self.path).stdout.strip()
+        self.sha = git_commit(self.path, "Initial commit")
 
     def run(self, event, password=None):
         payload = {"repository": {"default_branch": "main", "full_name": f"acme/{self.path.name}"}}
@@ -390,7 +384,7 @@ def scenario(scenario_for):
 def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(scenario_for, answers):
     # Given
     scenario = scenario_for(**answers)
-    sha = run(["git", "rev-parse", "HEAD"], cwd=scenario.path).stdout.strip()
+    sha = scenario.sha
 
     # When
     result, outputs = scenario.run("push")
@@ -459,7 +453,7 @@ def test_should_fail_show_the_logs_and_push_nothing_when_the_e2e_test_breaks(sce
     # Given
     e2e_test = scenario.path / "web" / "test" / "e2e" / "test_app_redis_http.py"
     e2e_test.write_text(e2e_test.read_text(encoding="utf-8").replace("seen 5 times", "seen 6 times"), encoding="utf-8")
-    scenario.commit("Expect the wrong count")
+    git_commit(scenario.path, "Expect the wrong count")
 
     # When
     result, outputs = scenario.run("push")

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import redis
 
-from testkit.harness import run
+from testkit.harness import git_commit, run
 from testkit.template import base_image_refs, derived
 
 PYTHON_IMAGE = derived("__python_image")
@@ -140,7 +140,7 @@ jobs:
 """,
         encoding="utf-8",
     )
-    _commit_all(repo)
+    git_commit(repo, "A two-step workflow")
 
     # When
     result = act_runner.run(repo, "push")
@@ -148,9 +148,3 @@ jobs:
     # Then
     assert result.exit_code == 0, result.log
     assert f"second step got {token}" in result.log
-
-
-def _commit_all(repo):
-    run(["git", "init", "-q", "-b", "main"], cwd=repo)
-    run(["git", "add", "-A"], cwd=repo)
-    run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "test"], cwd=repo)

@@ -2,14 +2,12 @@
 leaving no folder, or rendered so that every generated file still parses and the project's tests pass. Nothing
 an answer says is ever executed."""
 
-import ast
 import os
-import tomllib
 
 import pytest
-import yaml
 
-from testkit.harness import REPO_ROOT, require_command, run
+from testkit.harness import run
+from testkit.projects import assert_files_parse
 from testkit.template import QUESTIONS
 
 HOSTILE = {
@@ -64,16 +62,7 @@ def test_should_refuse_or_safely_render_a_hostile_answer(
 
 
 def _assert_still_valid(project, python):
-    for path in (p for p in project.rglob("*") if p.is_file()):
-        text = path.read_text(encoding="utf-8")
-        if path.suffix in (".yml", ".yaml"):
-            assert yaml.safe_load(text) is not None, path
-        elif path.suffix == ".toml":
-            tomllib.loads(text)
-        elif path.suffix == ".py":
-            ast.parse(text, filename=str(path))
-    run(["docker", "compose", "--project-directory", project, "config", "--quiet"])
-    run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", project / "web" / "Dockerfile"])
+    assert_files_parse(project)
     # The project's own unit tests, with its own sources first on the path of the installed default venv.
     env = {**os.environ, "PYTHONPATH": str(project / "web" / "src")}
     run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/unit/"], cwd=project / "web", env=env)
