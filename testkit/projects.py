@@ -214,6 +214,16 @@ def _answers(url: str) -> bool:
         return False
 
 
+def compose_leftovers(project_name: str) -> list[str]:
+    """Containers, networks and volumes a Compose project left behind."""
+    label = f"label=com.docker.compose.project={project_name}"
+    return [
+        *run(["docker", "ps", "-aq", "--filter", label]).stdout.split(),
+        *run(["docker", "network", "ls", "-q", "--filter", label]).stdout.split(),
+        *run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split(),
+    ]
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 

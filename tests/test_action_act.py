@@ -1,0 +1,200 @@
+"""The generated workflows run for real under act, against the stand-in Docker Hub and GHCR: the tested
+image pushed on the default branch, nothing on pull requests, clear failures."""
+
+import re
+import secrets
+from dataclasses import replace
+
+import pytest
+
+from testkit.harness import git_commit, run
+from testkit.projects import bake, compose_leftovers, unique_name
+
+
+def _outputs(log: str) -> dict:
+    """Step outputs as act logs them (`::set-output:: name=value`); the last value of a name wins."""
+    return dict(re.findall(r"::set-output:: ([a-z0-9-]+)=(.*)", log))
+
+
+# The secrets each registry's workflow reads, as the template names them (cookiecutter.json derives them).
+REGISTRY_SECRETS = {
+    "docker.io": lambda registry: {"DOCKERHUB_USERNAME": registry.username, "DOCKERHUB_TOKEN": registry.password},
+    "ghcr.io": lambda registry: {"GITHUB_TOKEN": registry.password},
+}
+
+
+class ActScenario:
+    """A baked project, committed in its own git repository, whose own workflow act runs against the
+    stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs the job on this host, does not
+    enforce the `registry` environment's branch rule (the tests give secrets to every run and check that
+    the pull-request job never uses them), and runs a stand-in for docker/login-action."""
+
+    def __init__(self, cookies, hub, act_runner, docker_env, **answers):
+        self.act_runner = act_runner
+        self.docker_env = docker_env
+        self.namespace = unique_name("team").replace("-", "")
+        registry_host = answers.get("registry", "docker.io")
+        self.registry = hub.registry(registry_host)
+        self.path = bake(cookies, image_namespace=self.namespace, **answers)
+        self.repository = f"{self.namespace}/{self.path.name}"
+        self.image = f"{registry_host}/{self.repository}"
+        self.sha = git_commit(self.path, "Initial commit")
+
+    def run(self, event, password=None):
+        payload = {"repository": {"default_branch": "main", "full_name": f"acme/{self.path.name}"}}
+        if event == "push":
+            payload["ref"] = "refs/heads/main"
+        else:
+            payload["pull_request"] = {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}
+        registry = self.registry if password is None else replace(self.registry, password=password)
+        result = self.act_runner.run(
+            self.path,
+            event,
+            payload=payload,
+            secrets_=REGISTRY_SECRETS[self.registry.host](registry),
+            actor=self.registry.username,
+            env=self.docker_env,
+        )
+        outputs = _outputs(result.log)
+        project = outputs.get("compose-project") or self.path.name  # the inline workflow uses Compose's default
+        assert compose_leftovers(project) == [], "the workflow left compose resources behind"
+        return result, outputs
+
+    def local_tags(self) -> list[str]:
+        """The tags the run left on this engine for the scenario's image (Docker lists Hub names short)."""
+        listed = self.repository if self.registry.host == "docker.io" else self.image
+        listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={listed}"]
+        return run(listing).stdout.split()
+
+
+@pytest.fixture
+def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
+    """Makes act scenarios of given answers; removes the registry tags their pushes left on the engine."""
+    made = []
+
+    def make(**answers):
+        made.append(ActScenario(cookies, stand_in_hub, act_runner, docker_config, **answers))
+        return made[-1]
+
+    yield make
+    for scenario in made:
+        if tags := scenario.local_tags():
+            run(["docker", "rmi", *tags])
+
+
+@pytest.fixture
+def scenario(scenario_for):
+    """The default answers: Docker Hub, the tracker-ci action."""
+    return scenario_for()
+
+
+@pytest.mark.act
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param({}, id="default-answers-docker-hub"),
+        pytest.param({"registry": "ghcr.io"}, id="ghcr-github-token"),
+        # The tutorial's own steps, with docker/login-action (its stand-in, see ActScenario).
+        pytest.param({"ci": "inline"}, id="inline-workflow"),
+    ],
+)
+def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(scenario_for, answers):
+    # Given
+    scenario = scenario_for(**answers)
+    sha = scenario.sha
+
+    # When
+    result, outputs = scenario.run("push")
+
+    # Then
+    assert result.exit_code == 0, result.log[-5000:]
+    assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest"])
+    if answers.get("ci") != "inline":  # the action's outputs; the inline steps have none
+        assert outputs["pushed"] == "true"
+        assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
+    _assert_pulled_image_is_tested_image_and_counts(scenario, f"{scenario.image}:{sha}", outputs["image-id"])
+
+
+def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id):
+    run(["docker", "rmi", ref])  # drop the local tag so the pull must come from the registry
+    registry = scenario.registry
+    login = ["docker", "login", registry.host, "-u", registry.username, "--password-stdin"]
+    run(login, input=registry.password, env=scenario.docker_env)
+    run(["docker", "pull", "--quiet", ref], env=scenario.docker_env)
+    assert run(["docker", "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip() == tested_image_id
+    network = unique_name("tracker-ci-pulled")
+    redis_image = run(["docker", "compose", "config", "--images"], cwd=scenario.path).stdout.split()
+    redis_image = next(image for image in redis_image if image.startswith("redis:"))
+    run(["docker", "network", "create", network])
+    try:
+        run(["docker", "run", "-d", "--name", f"{network}-redis", "--network", network,
+             "--network-alias", "redis-service", redis_image])  # fmt: skip
+        run(["docker", "run", "-d", "--name", f"{network}-web", "--network", network,
+             "-e", "REDIS_URL=redis://redis-service:6379", ref])  # fmt: skip
+        fetch = (
+            "import time, urllib.request\n"
+            "for _ in range(100):\n"
+            "    try:\n"
+            "        print(urllib.request.urlopen('http://127.0.0.1:8000/').read().decode()); break\n"
+            "    except OSError:\n"
+            "        time.sleep(0.2)\n"
+        )
+        page = run(["docker", "exec", f"{network}-web", "python", "-c", fetch]).stdout.strip()
+        assert page == "This page has been seen 1 times."
+    finally:
+        run(["docker", "rm", "-f", "-v", f"{network}-web", f"{network}-redis"], check=False)
+        run(["docker", "network", "rm", network], check=False)
+        run(["docker", "rmi", ref], check=False)
+
+
+@pytest.mark.act
+@pytest.mark.parametrize("ci", ["action", "inline"])
+def test_should_test_but_never_log_in_or_push_on_a_pull_request(scenario_for, ci):
+    # Given
+    scenario = scenario_for(ci=ci)
+
+    # When: act hands the secrets to every run; only the pull-request job runs, and it reads none
+    result, outputs = scenario.run("pull_request")
+
+    # Then
+    assert result.exit_code == 0, result.log[-5000:]
+    assert "2 passed" in result.log
+    assert outputs.get("e2e-exit-code", "0") == "0"
+    assert "Log in to" not in result.log and "Login Succeeded" not in result.log
+    assert scenario.registry.tags(scenario.repository) == []
+    assert scenario.local_tags() == []
+
+
+@pytest.mark.act
+def test_should_fail_show_the_logs_and_push_nothing_when_the_e2e_test_breaks(scenario):
+    # Given
+    e2e_test = scenario.path / "web" / "test" / "e2e" / "test_app_redis_http.py"
+    e2e_test.write_text(e2e_test.read_text(encoding="utf-8").replace("seen 5 times", "seen 6 times"), encoding="utf-8")
+    git_commit(scenario.path, "Expect the wrong count")
+
+    # When
+    result, outputs = scenario.run("push")
+
+    # Then
+    assert result.exit_code != 0
+    assert outputs["e2e-exit-code"] == "1"
+    assert "end-to-end tests failed: test-service exited 1" in result.log
+    assert "Log of web-service" in result.log and "Booting worker" in result.log
+    assert "Log of redis-service" in result.log and "Ready to accept connections" in result.log
+    assert scenario.registry.tags(scenario.repository) == []
+
+
+@pytest.mark.act
+def test_should_fail_clearly_without_leaking_a_wrong_password(scenario):
+    # Given
+    wrong_password = f"wrong-{secrets.token_hex(8)}"
+
+    # When
+    result, _ = scenario.run("push", password=wrong_password)
+
+    # Then
+    assert result.exit_code != 0
+    assert f"login to {scenario.registry.host} as" in result.log
+    assert wrong_password not in result.log
+    assert scenario.registry.password not in result.log
+    assert scenario.registry.tags(scenario.repository) == []

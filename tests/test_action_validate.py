@@ -1,0 +1,179 @@
+"""The action's first step, validate.sh, run directly: every input checked and normalised once, the push
+decided once."""
+
+import os
+import re
+
+import pytest
+
+from testkit.harness import REPO_ROOT, github_outputs, run
+from testkit.projects import bake
+
+VALID_INPUTS = {
+    "WORKING_DIRECTORY": ".",
+    "COMPOSE_FILE": "docker-compose.yml",
+    "TEST_PROFILE": "testing",
+    "TEST_SERVICE": "test-service",
+    "PUBLISH_SERVICE": "web-service",
+    "REGISTRY": "docker.io",
+    "IMAGE": "",
+    "USERNAME": "",
+    "PASSWORD": "",
+    "PUSH": "auto",
+    "EXTRA_TAGS": "",
+    "EVENT_NAME": "push",
+    "GIT_REF": "refs/heads/main",
+    "DEFAULT_BRANCH": "main",
+    "COMMIT_SHA": "0123456789abcdef0123456789abcdef01234567",
+}
+PUSHING = {"IMAGE": "RealPython/Page-Tracker", "USERNAME": "someone", "PASSWORD": "s3cret-token"}
+
+
+@pytest.fixture(scope="module")
+def baked_for_validation(cookies_session):
+    return bake(cookies_session, project_name="Validation Subject")
+
+
+def _validate(project, tmp_path, **inputs):
+    tmp_path.mkdir(exist_ok=True)
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ["HOME"], "GITHUB_OUTPUT": str(outputs)}
+    result = run(
+        [REPO_ROOT / "action" / "validate.sh"], cwd=project, env={**env, **VALID_INPUTS, **inputs}, check=False
+    )
+    return result, github_outputs(outputs.read_text())
+
+
+@pytest.mark.parametrize(
+    ("inputs", "push"),
+    [
+        pytest.param({}, "false", id="push-without-image-is-not-attempted"),
+        pytest.param(PUSHING, "true", id="push-to-default-branch"),
+        pytest.param({**PUSHING, "GIT_REF": "refs/heads/feature"}, "false", id="other-branch"),
+        pytest.param({**PUSHING, "EVENT_NAME": "pull_request"}, "false", id="pull-request"),
+        pytest.param({**PUSHING, "PUSH": "false"}, "false", id="push-false"),
+        pytest.param({**PUSHING, "PUSH": "true", "GIT_REF": "refs/tags/v1"}, "true", id="push-true-on-tag"),
+        pytest.param({**PUSHING, "PUSH": "true", "EVENT_NAME": "release"}, "true", id="push-true-on-release"),
+        pytest.param({**PUSHING, "PUSH": "true", "EVENT_NAME": "workflow_dispatch"}, "true", id="push-true-dispatch"),
+    ],
+)
+def test_should_decide_the_push_once_from_event_branch_and_policy(baked_for_validation, tmp_path, inputs, push):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+
+    # Then
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outputs["push"] == push
+
+
+def test_should_lower_case_the_image_name(baked_for_validation, tmp_path):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, EXTRA_TAGS="stable\n  v1.2 \n")
+
+    # Then
+    assert result.returncode == 0, result.stdout
+    assert outputs["image"] == "docker.io/realpython/page-tracker"
+    for tag in (VALID_INPUTS["COMMIT_SHA"], "latest", "stable", "v1.2"):
+        assert f"docker.io/realpython/page-tracker:{tag}" in outputs["refs"].splitlines()
+
+
+@pytest.mark.parametrize(
+    ("registry", "image", "normalised_registry", "normalised_image"),
+    [
+        pytest.param("GHCR.IO", "Octo-Org/App", "ghcr.io", "ghcr.io/octo-org/app", id="ghcr-upper-case"),
+        pytest.param("index.docker.io", "team/app", "docker.io", "docker.io/team/app", id="docker-hub-index-name"),
+        pytest.param("docker.io", "nginx", "docker.io", "docker.io/library/nginx", id="docker-hub-official"),
+        pytest.param("localhost:5000", "a/b", "localhost:5000", "localhost:5000/a/b", id="self-hosted"),
+    ],
+)
+def test_should_normalise_registry_and_image_once_for_every_later_step(
+    baked_for_validation, tmp_path, registry, image, normalised_registry, normalised_image
+):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **{**PUSHING, "REGISTRY": registry, "IMAGE": image})
+
+    # Then: login (registry) and pushes (image) use the same, normalised host
+    assert result.returncode == 0, result.stdout
+    assert outputs["registry"] == normalised_registry
+    assert outputs["image"] == normalised_image
+
+
+@pytest.mark.parametrize(
+    ("inputs", "tags"),
+    [
+        pytest.param({}, ["latest", "SHA"], id="default-branch"),
+        pytest.param({"PUSH": "true", "GIT_REF": "refs/heads/feature"}, ["SHA"], id="other-branch"),
+        pytest.param({"PUSH": "true", "GIT_REF": "refs/tags/v1.2.3"}, ["SHA"], id="tag"),
+        pytest.param({"PUSH": "true", "EVENT_NAME": "release", "GIT_REF": "refs/tags/v1.2.3"}, ["SHA"], id="release"),
+    ],
+)
+def test_should_move_latest_only_from_the_default_branch(baked_for_validation, tmp_path, inputs, tags):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **{**PUSHING, **inputs})
+
+    # Then
+    assert result.returncode == 0, result.stdout
+    pushed = sorted(ref.rsplit(":", 1)[1] for ref in outputs["refs"].splitlines())
+    assert pushed == sorted(tag.replace("SHA", VALID_INPUTS["COMMIT_SHA"]) for tag in tags)
+
+
+def test_should_give_each_call_a_compose_project_of_its_own(baked_for_validation, tmp_path):
+    # Given: two calls in the same job of the same run and attempt
+    same_job = {"GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_JOB": "Build_And.Push"}
+
+    # When
+    first = _validate(baked_for_validation, tmp_path / "first", **same_job)[1]["compose-project"]
+    second = _validate(baked_for_validation, tmp_path / "second", **same_job)[1]["compose-project"]
+
+    # Then
+    assert first != second
+    for name in (first, second):
+        assert name.startswith("tracker-ci-42-2-build-and-push-")
+        assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name)
+
+
+def test_should_escape_an_input_quoted_in_an_error_annotation(baked_for_validation, tmp_path):
+    # When: an input that tries to end the annotation and start a command of its own
+    result, _ = _validate(baked_for_validation, tmp_path, PUSH="50%\r\n::add-mask::x")
+
+    # Then
+    assert result.returncode != 0
+    assert "::error::push must be auto, true or false, not '50%25%0D%0A::add-mask::x'" in result.stdout
+    assert "\n::add-mask::" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        pytest.param({"COMPOSE_FILE": "missing.yml"}, "compose-file 'missing.yml' not found", id="missing-compose"),
+        pytest.param({"WORKING_DIRECTORY": "nowhere"}, "working-directory 'nowhere' does not exist", id="no-dir"),
+        pytest.param({"TEST_SERVICE": "tests"}, "service 'tests' is not in", id="unknown-test-service"),
+        pytest.param({"PUBLISH_SERVICE": "api"}, "service 'api' is not in", id="unknown-publish-service"),
+        pytest.param({"PUSH": "yes"}, "push must be auto, true or false", id="bad-push-value"),
+        pytest.param(
+            {**PUSHING, "PUSH": "true", "EVENT_NAME": "pull_request"}, "refused on pull_request", id="push-on-pr"
+        ),
+        pytest.param(
+            {**PUSHING, "PUSH": "true", "EVENT_NAME": "issue_comment"}, "refused on issue_comment", id="push-on-comment"
+        ),
+        pytest.param(
+            {**PUSHING, "PUSH": "true", "EVENT_NAME": "workflow_run"}, "refused on workflow_run", id="push-on-run"
+        ),
+        pytest.param({"PUSH": "true"}, "image is required to push", id="push-without-image"),
+        pytest.param({**PUSHING, "PASSWORD": ""}, "password is required", id="push-without-password"),
+        pytest.param({**PUSHING, "IMAGE": "bad image"}, "is not a valid repository name", id="bad-image"),
+        pytest.param({**PUSHING, "EXTRA_TAGS": "-bad"}, "tag '-bad' is not a valid image tag", id="bad-tag"),
+        pytest.param({"REGISTRY": "https://docker.io"}, "registry 'https://docker.io'", id="registry-url"),
+    ],
+)
+def test_should_refuse_bad_inputs_before_any_work(baked_for_validation, tmp_path, inputs, message):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+
+    # Then
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error::")]
+    assert any(message in line for line in errors), result.stdout
+    assert "push" not in outputs
+    assert PUSHING["PASSWORD"] not in result.stdout + result.stderr
