@@ -14,7 +14,7 @@ ANSWERS = {
     "tracker_ci_action": json.loads(r'''{{ cookiecutter.tracker_ci_action | tojson }}'''),
     "style_gate": json.loads(r'''{{ cookiecutter.style_gate | tojson }}'''),
     "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
-    "registry": json.loads(r'''{{ cookiecutter.registry | tojson }}'''),
+    "registry_secrets": json.loads(r'''{{ cookiecutter.__registry_secrets | tojson }}'''),
     "redis_appendfsync": json.loads(r'''{{ cookiecutter.redis_appendfsync | tojson }}'''),
 }
 
@@ -26,11 +26,6 @@ UNSELECTED_FILES = {
     ("ci", "inline"): [".github/zizmor.yml"],
 }
 
-# The secrets of the `registry` environment, per registry; any other registry takes REGISTRY_*.
-REGISTRY_SECRETS = {
-    "docker.io": "the secrets DOCKERHUB_USERNAME and DOCKERHUB_TOKEN",
-    "ghcr.io": "no secrets: GITHUB_TOKEN pushes",
-}
 COMMIT_PIN = re.compile(r"@[0-9a-f]{40}")
 
 
@@ -70,7 +65,8 @@ def next_steps(answers: dict) -> str:
         'git init && git add . && git commit -m "Initial commit"',
     ]
     if answers["ci"] != "none":
-        credentials = REGISTRY_SECRETS.get(answers["registry"], "the secrets REGISTRY_USERNAME and REGISTRY_TOKEN")
+        secret_names = answers["registry_secrets"]  # cookiecutter.json derives them from the registry
+        credentials = f"the secrets {secret_names}" if secret_names else "no secrets: GITHUB_TOKEN pushes"
         steps.append(
             f"on GitHub, create the environment 'registry' with {credentials}, deployments from"
             f" {answers['default_branch']} only (see README.md), and push"

@@ -15,11 +15,22 @@ QUESTIONS = {name: value for name, value in COOKIECUTTER_JSON.items() if not nam
 DEFAULT_ANSWERS = {name: value[0] if isinstance(value, list) else value for name, value in QUESTIONS.items()}
 
 
+def context(**answers) -> dict:
+    """The context cookiecutter renders for the given answers (the defaults otherwise): every text value
+    rendered in order, so a derived value sees the ones before it; private `_` values copied as they are."""
+    rendered = {}
+    environment = StrictEnvironment(context={"cookiecutter": rendered})
+    for name, value in COOKIECUTTER_JSON.items():
+        value = answers.get(name, DEFAULT_ANSWERS.get(name, value))
+        if isinstance(value, str) and not (name.startswith("_") and not name.startswith("__")):
+            value = environment.from_string(value).render(cookiecutter=rendered)
+        rendered[name] = value
+    return rendered
+
+
 def derived(name: str, **answers) -> str:
     """The value cookiecutter.json derives as `name` from the given answers (the defaults otherwise)."""
-    context = DEFAULT_ANSWERS | answers
-    environment = StrictEnvironment(context={"cookiecutter": context})
-    return environment.from_string(COOKIECUTTER_JSON[name]).render(cookiecutter=context)
+    return context(**answers)[name]
 
 
 def base_image_refs(context: dict = COOKIECUTTER_JSON) -> list[str]:

@@ -8,13 +8,14 @@ from cookiecutter.environment import StrictEnvironment
 from testkit.harness import REPO_ROOT
 from testkit.template import COOKIECUTTER_JSON
 from testkit.template import DEFAULT_ANSWERS as TEMPLATE_DEFAULTS
+from testkit.template import context as template_context
 from testkit.template import derived as derived_value
 
 DEFAULT_ANSWERS = TEMPLATE_DEFAULTS | {"project_slug": "page-tracker"}
 
 
 def render_hook(tmp_path, hook: str, **answers):
-    context = DEFAULT_ANSWERS | answers
+    context = template_context(**(DEFAULT_ANSWERS | answers))
     source = (REPO_ROOT / "hooks" / f"{hook}.py").read_text(encoding="utf-8")
     rendered = StrictEnvironment(context={"cookiecutter": context}).from_string(source).render(cookiecutter=context)
     path = tmp_path / f"{hook}.py"

