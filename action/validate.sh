@@ -3,13 +3,16 @@
 # whether this run pushes and which tags. Later steps use only these outputs:
 # push (true/false), registry (lower-cased; index.docker.io is docker.io), image (in full, lower-cased),
 # refs (newline-separated), compose-project (unique per job, attempt and call, so teardown removes exactly
-# what this call made and `compose ps` never sees another job's containers).
+# what this call made and `compose ps` never sees another job's containers), labels-file (a Compose
+# override that gives the published service's image its OCI labels at build time, so the image tested is
+# the image pushed, labels included).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${WORKING_DIRECTORY:?}" "${COMPOSE_FILE:?}" "${TEST_PROFILE:?}" "${TEST_SERVICE:?}" "${PUBLISH_SERVICE:?}"
 : "${PUSH?}" "${REGISTRY?}" "${IMAGE?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}"
 : "${EVENT_NAME:?}" "${GIT_REF?}" "${COMMIT_SHA:?}"
+: "${SERVER_URL?}" "${REPOSITORY?}" "${REPOSITORY_NAME?}" "${REPOSITORY_DESCRIPTION?}" "${REPOSITORY_LICENSE?}"
 
 problems=()
 problem() { problems+=("$*"); }
@@ -17,6 +20,8 @@ problem() { problems+=("$*"); }
 image_name_pattern='^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$'
 registry_pattern='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$'
 tag_pattern='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
+# A release tag: vX.Y.Z (the v optional), a prerelease (-rc.1) and build metadata (+build.5) allowed.
+semver_pattern='^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
 # Events that may publish with push: true; any other (pull requests, comments, workflow_run, ...) may not.
 publishing_events=(push workflow_dispatch schedule release)
 
@@ -36,13 +41,24 @@ done
 
 on_default_branch=false
 [ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "refs/heads/$DEFAULT_BRANCH" ] && on_default_branch=true
+git_tag=""
+[[ $GIT_REF != refs/tags/* ]] || git_tag=${GIT_REF#refs/tags/}
+# A release tag vX.Y.Z also publishes X.Y.Z, X.Y and X; a prerelease or a build only its full version (a
+# Docker tag cannot hold +, so build metadata is joined with _).
+release_tags=()
+if [[ $git_tag =~ $semver_pattern ]]; then
+  release_version=${git_tag#v}
+  release_tags=("${release_version//+/_}")
+  [ -n "${BASH_REMATCH[4]}${BASH_REMATCH[5]}" ] ||
+    release_tags+=("${BASH_REMATCH[1]}.${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}")
+fi
 
 case "$PUSH" in
   auto)
     if [ -z "$IMAGE" ]; then
       echo "No image given: this run tests only."
       push=false
-    elif [ "$EVENT_NAME" = push ] && [ "$on_default_branch" = true ]; then
+    elif [ "$EVENT_NAME" = push ] && { [ "$on_default_branch" = true ] || [ -n "$git_tag" ]; }; then
       push=true
     else
       push=false
@@ -75,6 +91,10 @@ if [ "${push:-false}" = true ]; then
   tags=("$COMMIT_SHA")
   # latest names what the default branch runs; a tag, a release or another branch never moves it.
   [ "$on_default_branch" = false ] || tags+=(latest)
+  tags+=("${release_tags[@]}")
+  if [ -n "$git_tag" ] && [ "${#release_tags[@]}" -eq 0 ]; then
+    problem "tag '$git_tag' is not a release version: push tags like v1.2.3 (or v1.2.3-rc.1 for a prerelease)"
+  fi
   mapfile -t extra_tags < <(printf '%s\n' "$EXTRA_TAGS" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' || true)
   for tag in "${tags[@]}" "${extra_tags[@]}"; do
     [[ $tag =~ $tag_pattern ]] || problem "tag '$tag' is not a valid image tag"
@@ -87,6 +107,26 @@ if [ "${#problems[@]}" -gt 0 ]; then
   exit 1
 fi
 
+# The OCI labels of the published image, from the repository and the commit (empty values left out).
+source_url=""
+[ -z "$SERVER_URL" ] || [ -z "$REPOSITORY" ] || source_url="$SERVER_URL/$REPOSITORY"
+declare -A labels=(
+  [source]=$source_url
+  [revision]=$COMMIT_SHA
+  [version]=${release_version:-$COMMIT_SHA}
+  [created]=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  [title]=$REPOSITORY_NAME
+  [description]=$REPOSITORY_DESCRIPTION
+  [licenses]=${REPOSITORY_LICENSE/#NOASSERTION/}
+)
+entries=()
+for name in source revision version created title description licenses; do
+  [ -z "${labels[$name]}" ] ||
+    entries+=("$(json_string "org.opencontainers.image.$name"): $(json_string "${labels[$name]}")")
+done
+labels_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-labels.XXXXXX")
+(IFS=,; printf '{"services": {%s: {"build": {"labels": {%s}}}}}\n' "$(json_string "$PUBLISH_SERVICE")" "${entries[*]}") >"$labels_file"
+
 job=$(tr '[:upper:]' '[:lower:]' <<<"${GITHUB_JOB:-job}" | tr -c 'a-z0-9\n' '-')
 call=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 set_output compose-project "tracker-ci-${GITHUB_RUN_ID:-local}-${GITHUB_RUN_ATTEMPT:-1}-${job}-${call}"
@@ -94,4 +134,5 @@ set_output push "$push"
 set_output registry "$registry"
 set_output image "$image"
 set_output refs "$(printf '%s\n' "${refs[@]}")"
+set_output labels-file "$labels_file"
 echo "Inputs are valid; this run pushes: $push"

@@ -1,6 +1,7 @@
 """The generated workflows run for real under act, against the stand-in Docker Hub and GHCR: the tested
 image pushed on the default branch, nothing on pull requests, clear failures."""
 
+import json
 import re
 import secrets
 from dataclasses import replace
@@ -23,6 +24,10 @@ REGISTRY_SECRETS = {
 }
 
 
+# What GitHub's event payload says of the repository, for the image's OCI labels ($ and quotes on purpose).
+REPOSITORY_FACTS = {"description": 'Counts "views" in $REDIS', "license": {"spdx_id": "MIT"}}
+
+
 class ActScenario:
     """A baked project, committed in its own git repository, whose own workflow act runs against the
     stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs the job on this host, does not
@@ -39,11 +44,14 @@ class ActScenario:
         self.repository = f"{self.namespace}/{self.path.name}"
         self.image = f"{registry_host}/{self.repository}"
         self.sha = git_commit(self.path, "Initial commit")
+        # As in a real checkout; act names github.repository after it (it is never contacted).
+        run(["git", "remote", "add", "origin", f"https://github.com/acme/{self.path.name}.git"], cwd=self.path)
 
-    def run(self, event, password=None):
-        payload = {"repository": {"default_branch": "main", "full_name": f"acme/{self.path.name}"}}
+    def run(self, event, password=None, ref="refs/heads/main"):
+        repository = {"default_branch": "main", "full_name": f"acme/{self.path.name}", "name": self.path.name}
+        payload = {"repository": repository | REPOSITORY_FACTS}
         if event == "push":
-            payload["ref"] = "refs/heads/main"
+            payload["ref"] = ref
         else:
             payload["pull_request"] = {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}
         registry = self.registry if password is None else replace(self.registry, password=password)
@@ -115,7 +123,31 @@ def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(sc
     _assert_pulled_image_is_tested_image_and_counts(scenario, f"{scenario.image}:{sha}", outputs["image-id"])
 
 
-def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id):
+@pytest.mark.act
+def test_should_publish_a_release_tag_as_its_versions_with_oci_labels(scenario):
+    # When
+    result, outputs = scenario.run("push", ref="refs/tags/v1.2.3")
+
+    # Then: the version tags and never latest, on the image that was tested, labelled when it was built
+    assert result.exit_code == 0, result.log[-5000:]
+    assert scenario.registry.tags(scenario.repository) == sorted([scenario.sha, "1.2.3", "1.2", "1"])
+    assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, "1.2.3")
+    ref = f"{scenario.image}:1.2.3"
+    _assert_pulled_image_is_tested_image_and_counts(scenario, ref, outputs["image-id"], keep=True)
+    try:
+        labels = json.loads(run(["docker", "image", "inspect", "--format", "{{json .Config.Labels}}", ref]).stdout)
+    finally:
+        run(["docker", "rmi", ref], check=False)
+    prefix = "org.opencontainers.image."
+    assert labels[f"{prefix}version"] == "1.2.3"
+    assert labels[f"{prefix}revision"] == scenario.sha
+    assert labels[f"{prefix}title"] == scenario.path.name
+    assert labels[f"{prefix}description"] == REPOSITORY_FACTS["description"]
+    assert labels[f"{prefix}licenses"] == "MIT"
+    assert labels[f"{prefix}source"].endswith(f"/acme/{scenario.path.name}"), labels
+
+
+def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id, keep=False):
     run(["docker", "rmi", ref])  # drop the local tag so the pull must come from the registry
     registry = scenario.registry
     login = ["docker", "login", registry.host, "-u", registry.username, "--password-stdin"]
@@ -144,7 +176,8 @@ def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_
     finally:
         run(["docker", "rm", "-f", "-v", f"{network}-web", f"{network}-redis"], check=False)
         run(["docker", "network", "rm", network], check=False)
-        run(["docker", "rmi", ref], check=False)
+        if not keep:
+            run(["docker", "rmi", ref], check=False)
 
 
 @pytest.mark.act

@@ -1,6 +1,7 @@
 """The action's first step, validate.sh, run directly: every input checked and normalised once, the push
 decided once."""
 
+import json
 import os
 import re
 
@@ -25,6 +26,11 @@ VALID_INPUTS = {
     "GIT_REF": "refs/heads/main",
     "DEFAULT_BRANCH": "main",
     "COMMIT_SHA": "0123456789abcdef0123456789abcdef01234567",
+    "SERVER_URL": "https://github.com",
+    "REPOSITORY": "acme/page-tracker",
+    "REPOSITORY_NAME": "page-tracker",
+    "REPOSITORY_DESCRIPTION": "",
+    "REPOSITORY_LICENSE": "",
 }
 PUSHING = {"IMAGE": "RealPython/Page-Tracker", "USERNAME": "someone", "PASSWORD": "s3cret-token"}
 
@@ -53,7 +59,8 @@ def _validate(project, tmp_path, **inputs):
         pytest.param({**PUSHING, "GIT_REF": "refs/heads/feature"}, "false", id="other-branch"),
         pytest.param({**PUSHING, "EVENT_NAME": "pull_request"}, "false", id="pull-request"),
         pytest.param({**PUSHING, "PUSH": "false"}, "false", id="push-false"),
-        pytest.param({**PUSHING, "PUSH": "true", "GIT_REF": "refs/tags/v1"}, "true", id="push-true-on-tag"),
+        pytest.param({**PUSHING, "PUSH": "true", "GIT_REF": "refs/tags/v1.0.0"}, "true", id="push-true-on-tag"),
+        pytest.param({**PUSHING, "GIT_REF": "refs/tags/v1.0.0"}, "true", id="auto-on-release-tag"),
         pytest.param({**PUSHING, "PUSH": "true", "EVENT_NAME": "release"}, "true", id="push-true-on-release"),
         pytest.param({**PUSHING, "PUSH": "true", "EVENT_NAME": "workflow_dispatch"}, "true", id="push-true-dispatch"),
     ],
@@ -104,8 +111,15 @@ def test_should_normalise_registry_and_image_once_for_every_later_step(
     [
         pytest.param({}, ["latest", "SHA"], id="default-branch"),
         pytest.param({"PUSH": "true", "GIT_REF": "refs/heads/feature"}, ["SHA"], id="other-branch"),
-        pytest.param({"PUSH": "true", "GIT_REF": "refs/tags/v1.2.3"}, ["SHA"], id="tag"),
-        pytest.param({"PUSH": "true", "EVENT_NAME": "release", "GIT_REF": "refs/tags/v1.2.3"}, ["SHA"], id="release"),
+        pytest.param({"GIT_REF": "refs/tags/v1.2.3"}, ["SHA", "1.2.3", "1.2", "1"], id="release-tag"),
+        pytest.param({"GIT_REF": "refs/tags/1.2.3"}, ["SHA", "1.2.3", "1.2", "1"], id="release-tag-without-v"),
+        pytest.param({"GIT_REF": "refs/tags/v2.0.0-rc.1"}, ["SHA", "2.0.0-rc.1"], id="prerelease-tag"),
+        pytest.param({"GIT_REF": "refs/tags/v1.0.0+build.5"}, ["SHA", "1.0.0_build.5"], id="build-metadata-tag"),
+        pytest.param(
+            {"PUSH": "true", "EVENT_NAME": "release", "GIT_REF": "refs/tags/v1.2.3"},
+            ["SHA", "1.2.3", "1.2", "1"],
+            id="release-event",
+        ),
     ],
 )
 def test_should_move_latest_only_from_the_default_branch(baked_for_validation, tmp_path, inputs, tags):
@@ -165,6 +179,12 @@ def test_should_escape_an_input_quoted_in_an_error_annotation(baked_for_validati
         pytest.param({**PUSHING, "IMAGE": "bad image"}, "is not a valid repository name", id="bad-image"),
         pytest.param({**PUSHING, "EXTRA_TAGS": "-bad"}, "tag '-bad' is not a valid image tag", id="bad-tag"),
         pytest.param({"REGISTRY": "https://docker.io"}, "registry 'https://docker.io'", id="registry-url"),
+        pytest.param(
+            {**PUSHING, "GIT_REF": "refs/tags/vnext"}, "tag 'vnext' is not a release version", id="tag-not-semver"
+        ),
+        pytest.param(
+            {**PUSHING, "GIT_REF": "refs/tags/v1.2"}, "tag 'v1.2' is not a release version", id="tag-two-parts"
+        ),
     ],
 )
 def test_should_refuse_bad_inputs_before_any_work(baked_for_validation, tmp_path, inputs, message):
@@ -177,3 +197,50 @@ def test_should_refuse_bad_inputs_before_any_work(baked_for_validation, tmp_path
     assert any(message in line for line in errors), result.stdout
     assert "push" not in outputs
     assert PUSHING["PASSWORD"] not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        pytest.param(
+            {"GIT_REF": "refs/tags/v1.2.3", "REPOSITORY_DESCRIPTION": 'Counts "views" for $HOME\n100% sure',
+             "REPOSITORY_LICENSE": "MIT"},
+            {"version": "1.2.3", "description": 'Counts "views" for $HOME\n100% sure', "licenses": "MIT"},
+            id="release-with-description-and-license",
+        ),
+        pytest.param(
+            {"REPOSITORY_LICENSE": "NOASSERTION"}, {"version": VALID_INPUTS["COMMIT_SHA"]}, id="branch-no-license"
+        ),
+    ],
+)  # fmt: skip
+def test_should_label_the_published_image_at_build_time(baked_for_validation, tmp_path, inputs, expected):
+    # When: validate.sh writes the labels; Compose reads them as the action's build does
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+    config = run(
+        [
+            "docker",
+            "compose",
+            "--file",
+            "docker-compose.yml",
+            "--file",
+            outputs["labels-file"],
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=baked_for_validation,
+    )
+
+    # Then
+    assert result.returncode == 0, result.stdout
+    labels = json.loads(config.stdout)["services"]["web-service"]["build"]["labels"]
+    prefix = "org.opencontainers.image."
+    assert {name.removeprefix(prefix) for name in labels} == {
+        "source", "revision", "version", "created", "title", *expected
+    }  # fmt: skip
+    assert labels[f"{prefix}source"] == "https://github.com/acme/page-tracker"
+    assert labels[f"{prefix}revision"] == VALID_INPUTS["COMMIT_SHA"]
+    assert labels[f"{prefix}title"] == "page-tracker"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels[f"{prefix}created"])
+    for name, value in expected.items():  # config prints a literal $ escaped again; the build gets one $
+        assert labels[prefix + name] == value.replace("$", "$$")

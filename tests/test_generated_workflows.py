@@ -78,7 +78,16 @@ def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_en
     assert jobs["test"]["permissions"] == {"contents": "read"}
     assert "environment" not in jobs["test"]
     publish = jobs["publish"]
-    assert publish["if"] == f"github.event_name == 'push' && github.ref == 'refs/heads/{branch}'"
+    default_branch = f"github.ref == 'refs/heads/{branch}'"
+    if answers.get("ci", "action") == "action":  # release tags publish too
+        assert (
+            publish["if"]
+            == f"github.event_name == 'push' && ({default_branch} || startsWith(github.ref, 'refs/tags/v'))"
+        )
+        assert workflow[True]["push"]["tags"] == ["v*"]  # YAML reads the key `on` as True
+    else:
+        assert publish["if"] == f"github.event_name == 'push' && {default_branch}"
+        assert "tags" not in workflow[True]["push"]
     assert publish["environment"] == "registry"
     write = {"packages": "write"} if answers.get("registry") == "ghcr.io" else {}
     assert publish["permissions"] == {"contents": "read", **write}
