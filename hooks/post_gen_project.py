@@ -73,6 +73,7 @@ def next_steps(answers: dict) -> str:
         )
     if answers["ci"] == "action" and not COMMIT_PIN.search(answers["tracker_ci_action"]):
         steps.append(f"pin {answers['tracker_ci_action']} to its release commit in ci.yml (see README.md)")
+    steps.append("take template updates later with cruft: cruft check, cruft update (see README.md)")
     return "Next steps:\n" + "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))
 
 

@@ -152,8 +152,13 @@ def problems(answers: dict) -> list[str]:
 
 
 def main() -> int:
-    template = template_questions(CONTEXT["_repo_dir"])
-    found = problems(ANSWERS) + choice_problems(CONTEXT, template) + derived_problems(CONTEXT, template)
+    found = problems(ANSWERS)
+    # Cookiecutter's own entry point, the one replay files come through, names the template folder. cruft
+    # builds the context itself with cookiecutter's generate_context, which refuses a value outside a
+    # choice list, and re-derives every `__` value: there is nothing further to check against then.
+    if "_repo_dir" in CONTEXT:
+        template = template_questions(CONTEXT["_repo_dir"])
+        found += choice_problems(CONTEXT, template) + derived_problems(CONTEXT, template)
     for problem in found:
         print(f"ERROR: {problem}", file=sys.stderr)
     return 1 if found else 0

@@ -10,6 +10,8 @@ from cookiecutter.environment import StrictEnvironment
 
 from testkit.harness import REPO_ROOT
 
+# The template's project folder: its name takes the slug only when the slug cannot be a path.
+TEMPLATE_DIR = next(path.name for path in REPO_ROOT.iterdir() if path.name.startswith("{{ cookiecutter.project_slug"))
 COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
 QUESTIONS = {name: value for name, value in COOKIECUTTER_JSON.items() if not name.startswith("_")}
 DEFAULT_ANSWERS = {name: value[0] if isinstance(value, list) else value for name, value in QUESTIONS.items()}

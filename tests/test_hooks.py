@@ -155,6 +155,7 @@ def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
     assert "environment 'registry' with the secrets REGISTRY_USERNAME and REGISTRY_TOKEN" in steps
     assert "deployments from main only" in steps
     assert "pin org/tracker-ci@v1 to its release commit" in steps
+    assert "cruft update" in steps
 
 
 def test_should_not_ask_to_pin_an_action_pinned_by_commit(tmp_path):
