@@ -78,12 +78,13 @@ esac
 registry=${REGISTRY,,}
 [ "$registry" != index.docker.io ] || registry=docker.io
 [[ $registry =~ $registry_pattern ]] || problem "registry '$REGISTRY' is not a host name with an optional :port"
-image=$(qualified_name "$registry/${IMAGE,,}")
+image_name=${IMAGE,,}
+image=$(qualified_name "$registry/$image_name")
 refs=()
 if [ "${push:-false}" = true ]; then
   if [ -z "$IMAGE" ]; then
     problem "image is required to push (e.g. user/page-tracker)"
-  elif [[ ! ${IMAGE,,} =~ $image_name_pattern ]]; then
+  elif [[ ! $image_name =~ $image_name_pattern ]]; then
     problem "image '$IMAGE' is not a valid repository name"
   fi
   [ -n "$USERNAME" ] || problem "username is required to push to $registry"

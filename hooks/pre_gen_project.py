@@ -12,23 +12,23 @@ from pathlib import Path
 
 from cookiecutter.environment import StrictEnvironment
 
-# Values come in as JSON string literals, so no answer can break out of this file.
-ANSWERS = {
-    "project_name": json.loads(r'''{{ cookiecutter.project_name | tojson }}'''),
-    "project_slug": json.loads(r'''{{ cookiecutter.project_slug | tojson }}'''),
-    "description": json.loads(r'''{{ cookiecutter.description | tojson }}'''),
-    "author": json.loads(r'''{{ cookiecutter.author | tojson }}'''),
-    "registry": json.loads(r'''{{ cookiecutter.registry | tojson }}'''),
-    "image_namespace": json.loads(r'''{{ cookiecutter.image_namespace | tojson }}'''),
-    "web_port": json.loads(r'''{{ cookiecutter.web_port | tojson }}'''),
-    "tracker_ci_action": json.loads(r'''{{ cookiecutter.tracker_ci_action | tojson }}'''),
-    "default_branch": json.loads(r'''{{ cookiecutter.default_branch | tojson }}'''),
-}
-
-# Everything cookiecutter rendered this hook with. Answers from a replay file or the command line skip
-# cookiecutter's own choice checks, and can even set derived values: all of it is checked against the
-# template's cookiecutter.json, which _repo_dir names (cookiecutter sets it after reading any replay).
+# Everything cookiecutter rendered this hook with, read as one JSON string literal, so no answer can break
+# out of this file. Answers from a replay file or the command line skip cookiecutter's own choice checks,
+# and can even set derived values: all of it is checked against the template's cookiecutter.json, which
+# _repo_dir names (cookiecutter sets it after reading any replay).
 CONTEXT = json.loads(r'''{{ cookiecutter | tojson }}''')
+FREE_TEXT_QUESTIONS = (
+    "project_name",
+    "project_slug",
+    "description",
+    "author",
+    "registry",
+    "image_namespace",
+    "web_port",
+    "tracker_ci_action",
+    "default_branch",
+)
+ANSWERS = {question: CONTEXT[question] for question in FREE_TEXT_QUESTIONS}
 
 MAX_TEXT_LENGTH = 200
 SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")

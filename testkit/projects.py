@@ -51,6 +51,13 @@ def assert_files_parse(project: Path) -> None:
     run([require_command("hadolint"), "--config", REPO_ROOT / ".hadolint.yaml", project / "web" / "Dockerfile"])
 
 
+def run_unit_tests(project: Path, python: Path) -> None:
+    """Runs a project's own unit tests with a venv of another project of the same template, the project's
+    own sources first on the path, so a changed project needs no install of its own."""
+    env = {**os.environ, "PYTHONPATH": str(project / "web" / "src")}
+    run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/unit/"], cwd=project / "web", env=env)
+
+
 def app_source(project: Path) -> Path:
     """The generated app.py; its folder's name is the project's import package."""
     return next((project / "web" / "src").glob("*/app.py"))

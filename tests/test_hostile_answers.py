@@ -2,12 +2,9 @@
 leaving no folder, or rendered so that every generated file still parses and the project's tests pass. Nothing
 an answer says is ever executed."""
 
-import os
-
 import pytest
 
-from testkit.harness import run
-from testkit.projects import assert_files_parse
+from testkit.projects import assert_files_parse, run_unit_tests
 from testkit.template import QUESTIONS
 
 HOSTILE = {
@@ -63,6 +60,4 @@ def test_should_refuse_or_safely_render_a_hostile_answer(
 
 def _assert_still_valid(project, python):
     assert_files_parse(project)
-    # The project's own unit tests, with its own sources first on the path of the installed default venv.
-    env = {**os.environ, "PYTHONPATH": str(project / "web" / "src")}
-    run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/unit/"], cwd=project / "web", env=env)
+    run_unit_tests(project, python)

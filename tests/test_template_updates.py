@@ -2,13 +2,12 @@
 change of the user's own, a newer commit of the template, `cruft update`."""
 
 import json
-import os
 import shutil
 
 import pytest
 
 from testkit.harness import REPO_ROOT, git_commit, require_command, run
-from testkit.projects import app_source, bake, text_files
+from testkit.projects import app_source, bake, run_unit_tests, text_files
 from testkit.template import TEMPLATE_DIR
 
 USER_ROUTE = '\n\n@app.get("/ping")\ndef ping():\n    return "pong"\n'
@@ -84,10 +83,8 @@ def test_should_apply_a_template_change_and_keep_the_users_own_with_cruft_update
     assert (project / ".env").read_text(encoding="utf-8") == dotenv
     run([cruft, "check"], cwd=project)
 
-    # Then: the project's own unit tests pass, its own sources first on the installed venv's path
-    python = installed_project[1]
-    env = {**os.environ, "PYTHONPATH": str(project / "web" / "src")}
-    run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/unit/"], cwd=project / "web", env=env)
+    # Then: the project's own unit tests pass
+    run_unit_tests(project, installed_project[1])
 
 
 def test_should_refuse_a_choice_outside_the_template_from_the_cruft_state(tmp_path):
