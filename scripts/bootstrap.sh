@@ -61,11 +61,12 @@ install_system_tools() {
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 }
 
-# The PID of a dockerd this script started and that still runs; empty otherwise.
+# The PID of a dockerd this script started and that still runs; empty otherwise. Always succeeds: a PID
+# file left by an engine that has since stopped (a cache kept across machines) is the usual case in CI.
 own_dockerd_pid() {
   local pid
   pid=$(cat "$dockerd_pid_file" 2>/dev/null) || return 0
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && printf '%s\n' "$pid"
+  if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then printf '%s\n' "$pid"; fi
 }
 
 # True when the running dockerd was started with the bundle that holds the test CA.
@@ -193,14 +194,24 @@ ensure_buildx_plugin() {
   log "installed docker buildx $(buildx_version) (Compose now builds with BuildKit)"
 }
 
-install_system_tools
-ca_bundle=$("$repo_root/scripts/test-ca.sh" "$cache_dir/test-ca")
-start_engine
-ensure_venv
-ensure_node_tools
-ensure_compose_plugin
-ensure_buildx_plugin
-if engine_answers; then
-  mapfile -t base_images < <(cd "$repo_root" && "$venv/bin/python" -m testkit.template)
-  TRACKER_CI_CACHE="$cache_dir" "$repo_root/scripts/base-images.sh" "${base_images[@]}"
+main() {
+  install_system_tools
+  ca_bundle=$("$repo_root/scripts/test-ca.sh" "$cache_dir/test-ca")
+  start_engine
+  ensure_venv
+  ensure_node_tools
+  ensure_compose_plugin
+  ensure_buildx_plugin
+  if engine_answers; then
+    mapfile -t base_images < <(cd "$repo_root" && "$venv/bin/python" -m testkit.template)
+    TRACKER_CI_CACHE="$cache_dir" "$repo_root/scripts/base-images.sh" "${base_images[@]}"
+  fi
+}
+
+# Sourced (by the tests), it only defines its functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  # A failing step names itself rather than ending the run with make's bare "Error 1".
+  set -E
+  trap 'status=$?; log "failed (exit $status) at line $LINENO: $BASH_COMMAND" >&2' ERR
+  main
 fi
