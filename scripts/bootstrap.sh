@@ -194,6 +194,12 @@ ensure_buildx_plugin() {
   log "installed docker buildx $(buildx_version) (Compose now builds with BuildKit)"
 }
 
+# Called by the ERR trap, so $? is still the failing command's status.
+report_failure() {
+  local status=$?
+  log "failed (exit $status) at line $1: $2" >&2
+}
+
 main() {
   install_system_tools
   ca_bundle=$("$repo_root/scripts/test-ca.sh" "$cache_dir/test-ca")
@@ -212,6 +218,6 @@ main() {
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   # A failing step names itself rather than ending the run with make's bare "Error 1".
   set -E
-  trap 'status=$?; log "failed (exit $status) at line $LINENO: $BASH_COMMAND" >&2' ERR
+  trap 'report_failure "$LINENO" "$BASH_COMMAND"' ERR
   main
 fi
