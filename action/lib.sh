@@ -5,15 +5,17 @@
 group() { printf '::group::%s\n' "$1"; }
 endgroup() { printf '::endgroup::\n'; }
 
-# An error annotation; %, CR and LF are escaped as the workflow-command format requires, so a message
-# that quotes an input can neither end the annotation early nor start another command.
-error() {
-  local message="$*"
+# An annotation (error or warning); %, CR and LF are escaped as the workflow-command format requires, so
+# a message that quotes an input can neither end the annotation early nor start another command.
+annotate() {
+  local level=$1 message="${*:2}"
   message=${message//'%'/%25}
   message=${message//$'\r'/%0D}
   message=${message//$'\n'/%0A}
-  printf '::error::%s\n' "$message"
+  printf '::%s::%s\n' "$level" "$message"
 }
+error() { annotate error "$@"; }
+warning() { annotate warning "$@"; }
 
 # Writes a step output; a value with a newline goes between random delimiters.
 set_output() {
@@ -64,9 +66,9 @@ json_string() {
   printf '"%s"' "$text"
 }
 
-# The compose command of the project under test, its test profile active, with the OCI labels that
-# validate.sh wrote for the published image when there are any.
+# The compose command of the project under test, its test profile active, with the build settings that
+# validate.sh wrote (OCI labels, layer cache) when there are any.
 compose() {
-  docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" ${LABELS_FILE:+--file "$LABELS_FILE"} \
+  docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" ${BUILD_FILE:+--file "$BUILD_FILE"} \
     --profile "$TEST_PROFILE" "$@"
 }

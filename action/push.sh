@@ -1,25 +1,13 @@
 #!/usr/bin/env bash
-# Step 3: logs in (password on stdin, into a throw-away Docker config), tags the tested image ID -- no
-# rebuild -- with every reference, pushes, reads the registry digest, logs out. REGISTRY, IMAGE and REFS
-# are validate.sh's normalised outputs. Outputs: pushed, refs, digest.
-# This step handles the registry password: never trace it, even when a caller turned tracing on.
-set +x
+# Step 4: with login.sh's Docker config, tags the tested image ID -- no rebuild -- with every reference,
+# pushes, reads the registry digest; on a cache-writing run also pushes the layer cache (CACHE_REF, the
+# test image that the build tagged, inline cache metadata included). REGISTRY, IMAGE, REFS, WRITE_CACHE and
+# CACHE_REF are validate.sh's normalised outputs. Outputs: pushed, refs, digest.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-: "${REGISTRY:?}" "${IMAGE:?}" "${IMAGE_ID:?}" "${REFS:?}" "${USERNAME:?}" "${PASSWORD:?}"
-
-DOCKER_CONFIG=$(mktemp -d)
+: "${REGISTRY:?}" "${IMAGE:?}" "${IMAGE_ID:?}" "${REFS:?}" "${DOCKER_CONFIG:?}" "${WRITE_CACHE:?}" "${CACHE_REF?}"
 export DOCKER_CONFIG
-trap 'docker logout "$REGISTRY" >/dev/null 2>&1 || true; rm -rf "$DOCKER_CONFIG"' EXIT
-
-group "Log in to $REGISTRY"
-if ! printf '%s' "$PASSWORD" | docker login "$REGISTRY" --username "$USERNAME" --password-stdin; then
-  endgroup
-  error "login to $REGISTRY as $USERNAME failed: check the username and password (token) inputs"
-  exit 1
-fi
-endgroup
 
 mapfile -t refs <<<"$REFS"
 for ref in "${refs[@]}"; do
@@ -46,3 +34,10 @@ set_output pushed true
 set_output refs "$REFS"
 set_output digest "$digest"
 echo "Pushed $IMAGE_ID as ${refs[*]} ($digest)"
+
+if [ "$WRITE_CACHE" = true ]; then
+  group "Push the layer cache $CACHE_REF"
+  # The cache is a speed-up: failing to write it leaves the next run cold, not this one red.
+  docker push --quiet "$CACHE_REF" || warning "could not push the layer cache $CACHE_REF: the next run builds cold"
+  endgroup
+fi

@@ -2,9 +2,9 @@
 # Last step, always: a job summary of what was tested and what was pushed.
 set -euo pipefail
 : "${TEST_OUTCOME?}" "${PUSH_OUTCOME?}" "${E2E_EXIT_CODE?}" "${FAILING_SERVICE?}" "${IMAGE_ID?}"
-: "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}"
+: "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}" "${LOGIN_OUTCOME?}" "${CACHE_REF?}" "${WRITE_CACHE?}"
 
-if [ "$TEST_OUTCOME" = success ] && [ "$PUSH_OUTCOME" != failure ]; then
+if [ "$TEST_OUTCOME" = success ] && [ "$LOGIN_OUTCOME" != failure ] && [ "$PUSH_OUTCOME" != failure ]; then
   result="passed"
 else
   result="failed"
@@ -20,9 +20,17 @@ fi
     printf '| digest | %s |\n' "\`$DIGEST\`"
   elif [ "$PUSH_DECISION" != true ]; then
     printf '| pushed | no: not a push to the default branch, or push: false |\n'
+  elif [ "$LOGIN_OUTCOME" = failure ]; then
+    printf '| pushed | no: the login failed |\n'
   elif [ "$TEST_OUTCOME" != success ]; then
     printf '| pushed | no: the tests did not pass |\n'
   else
     printf '| pushed | no: the push failed |\n'
+  fi
+  if [ -z "$CACHE_REF" ]; then
+    printf '| layer cache | none (no image, or cache: false) |\n'
+  else
+    printf '| layer cache | read from %s; %s |\n' "\`$CACHE_REF\`" \
+      "$([ "$WRITE_CACHE" = true ] && [ "$PUSHED" = true ] && echo written || echo "not written")"
   fi
 } >>"$GITHUB_STEP_SUMMARY"

@@ -44,6 +44,15 @@ services_except() {
   printf '%s\n' "${all_services[@]}" | grep --invert-match --line-regexp --fixed-strings "$1"
 }
 
+# BuildKit of Engine 20.10 restores an inline cache written by a build that itself read one only every
+# other time (moby/buildkit#1981) unless the cache image is local: pull it first. A missing one means a cold
+# build, not a failure.
+if [ -n "${CACHE_REF:-}" ]; then
+  group "Pull the layer cache"
+  docker pull --quiet "$CACHE_REF" || echo "no layer cache in $CACHE_REF (yet): building without it"
+  endgroup
+fi
+
 group "Build images"
 # The published service first: the others (the test image shares its layers) then build from cache.
 mapfile -t others < <(services_except "$PUBLISH_SERVICE")

@@ -3,14 +3,18 @@
 # whether this run pushes and which tags. Later steps use only these outputs:
 # push (true/false), registry (lower-cased; index.docker.io is docker.io), image (in full, lower-cased),
 # refs (newline-separated), compose-project (unique per job, attempt and call, so teardown removes exactly
-# what this call made and `compose ps` never sees another job's containers), labels-file (a Compose
-# override that gives the published service's image its OCI labels at build time, so the image tested is
-# the image pushed, labels included).
+# what this call made and `compose ps` never sees another job's containers), build-file (a Compose override
+# of the builds: the published image's OCI labels, set at build time so the image tested is the image pushed,
+# labels included; and the layer cache), write-cache (true/false) and cache-ref (<image>:buildcache).
+# The layer cache is the inline cache (BuildKit's docker driver exports no other kind) of the test image,
+# whose layers are the builder stage's (the dependencies, the gates), pushed as cache-ref. Both builds of
+# every run that names an image read it; only a push from the default branch writes it, so a branch or a
+# pull request can never put layers into what the default branch builds from.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${WORKING_DIRECTORY:?}" "${COMPOSE_FILE:?}" "${TEST_PROFILE:?}" "${TEST_SERVICE:?}" "${PUBLISH_SERVICE:?}"
-: "${PUSH?}" "${REGISTRY?}" "${IMAGE?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}"
+: "${PUSH?}" "${REGISTRY?}" "${IMAGE?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}" "${CACHE?}"
 : "${EVENT_NAME:?}" "${GIT_REF?}" "${COMMIT_SHA:?}"
 : "${SERVER_URL?}" "${REPOSITORY?}" "${REPOSITORY_NAME?}" "${REPOSITORY_DESCRIPTION?}" "${REPOSITORY_LICENSE?}"
 
@@ -31,10 +35,12 @@ if [ ! -f "$COMPOSE_FILE" ]; then
   exit 1
 fi
 
-services=$(docker compose --file "$COMPOSE_FILE" --profile "$TEST_PROFILE" config --services) || {
+config=$(docker compose --file "$COMPOSE_FILE" --profile "$TEST_PROFILE" config --no-interpolate --format json) || {
   error "docker compose cannot read '$COMPOSE_FILE' with profile '$TEST_PROFILE'"
   exit 1
 }
+services=$(jq -r '.services | keys[]' <<<"$config")
+builds() { jq -e --arg service "$1" '.services[$service].build != null' <<<"$config" >/dev/null; }
 for service in "$TEST_SERVICE" "$PUBLISH_SERVICE"; do
   grep -qxF "$service" <<<"$services" || problem "service '$service' is not in '$COMPOSE_FILE' (services: $(tr '\n' ' ' <<<"$services"))"
 done
@@ -80,13 +86,12 @@ registry=${REGISTRY,,}
 [[ $registry =~ $registry_pattern ]] || problem "registry '$REGISTRY' is not a host name with an optional :port"
 image_name=${IMAGE,,}
 image=$(qualified_name "$registry/$image_name")
+if [ -n "$IMAGE" ] && [[ ! $image_name =~ $image_name_pattern ]]; then
+  problem "image '$IMAGE' is not a valid repository name"
+fi
 refs=()
 if [ "${push:-false}" = true ]; then
-  if [ -z "$IMAGE" ]; then
-    problem "image is required to push (e.g. user/page-tracker)"
-  elif [[ ! $image_name =~ $image_name_pattern ]]; then
-    problem "image '$IMAGE' is not a valid repository name"
-  fi
+  [ -n "$IMAGE" ] || problem "image is required to push (e.g. user/page-tracker)"
   [ -n "$USERNAME" ] || problem "username is required to push to $registry"
   [ -n "$PASSWORD" ] || problem "password is required to push to $registry"
   tags=("$COMMIT_SHA")
@@ -102,6 +107,20 @@ if [ "${push:-false}" = true ]; then
     refs+=("$image:$tag")
   done
 fi
+
+cache_ref=""
+write_cache=false
+case "$CACHE" in
+  true)
+    # The test image carries the dependency layers; without a test build there is nothing to cache.
+    if [ -n "$IMAGE" ] && builds "$TEST_SERVICE" && builds "$PUBLISH_SERVICE"; then
+      cache_ref="$image:buildcache"
+      [ "${push:-false}" = false ] || [ "$on_default_branch" = false ] || write_cache=true
+    fi
+    ;;
+  false) ;;
+  *) problem "cache must be true or false, not '$CACHE'" ;;
+esac
 
 if [ "${#problems[@]}" -gt 0 ]; then
   for message in "${problems[@]}"; do error "$message"; done
@@ -125,8 +144,22 @@ for name in source revision version created title description licenses; do
   [ -z "${labels[$name]}" ] ||
     entries+=("$(json_string "org.opencontainers.image.$name"): $(json_string "${labels[$name]}")")
 done
-labels_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-labels.XXXXXX")
-(IFS=,; printf '{"services": {%s: {"build": {"labels": {%s}}}}}\n' "$(json_string "$PUBLISH_SERVICE")" "${entries[*]}") >"$labels_file"
+publish_build=("$(IFS=,; printf '"labels": {%s}' "${entries[*]}")")
+test_settings=()
+if [ -n "$cache_ref" ]; then
+  publish_build+=("$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")")
+  test_build=("$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")")
+  [ "$write_cache" = false ] || test_build+=('"cache_to": ["type=inline"]')
+  test_settings=("$(IFS=,; printf '"build": {%s}' "${test_build[*]}")")
+  # Built under the cache's name, so that push.sh pushes the very test image whose layers were tested.
+  [ "$write_cache" = false ] || test_settings+=("$(printf '"image": %s' "$(json_string "$cache_ref")")")
+fi
+build_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-build.XXXXXX")
+{
+  printf '{"services": {%s: {"build": {%s}}' "$(json_string "$PUBLISH_SERVICE")" "$(IFS=,; echo "${publish_build[*]}")"
+  [ "${#test_settings[@]}" -eq 0 ] || printf ', %s: {%s}' "$(json_string "$TEST_SERVICE")" "$(IFS=,; echo "${test_settings[*]}")"
+  printf '}}\n'
+} >"$build_file"
 
 job=$(tr '[:upper:]' '[:lower:]' <<<"${GITHUB_JOB:-job}" | tr -c 'a-z0-9\n' '-')
 call=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
@@ -135,5 +168,7 @@ set_output push "$push"
 set_output registry "$registry"
 set_output image "$image"
 set_output refs "$(printf '%s\n' "${refs[@]}")"
-set_output labels-file "$labels_file"
+set_output build-file "$build_file"
+set_output write-cache "$write_cache"
+set_output cache-ref "$cache_ref"
 echo "Inputs are valid; this run pushes: $push"

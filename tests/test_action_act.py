@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from testkit.harness import git_commit, run
-from testkit.projects import bake, compose_leftovers, unique_name
+from testkit.projects import bake, change_code_only, compose_leftovers, unique_name
 
 
 def _outputs(log: str) -> dict:
@@ -70,9 +70,18 @@ class ActScenario:
 
     def local_tags(self) -> list[str]:
         """The tags the run left on this engine for the scenario's image (Docker lists Hub names short)."""
-        listed = self.repository if self.registry.host == "docker.io" else self.image
-        listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={listed}"]
-        return run(listing).stdout.split()
+        listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={self._listed}"]
+        return [tag for tag in run(listing).stdout.split() if not tag.endswith(":<none>")]
+
+    def remove_local_images(self) -> None:
+        """Every image of the scenario's repository on this engine, tagged or left untagged by a newer pull."""
+        images = run(["docker", "images", "--quiet", "--filter", f"reference={self._listed}"]).stdout.split()
+        if images:
+            run(["docker", "rmi", "--force", *sorted(set(images))])
+
+    @property
+    def _listed(self) -> str:
+        return self.repository if self.registry.host == "docker.io" else self.image
 
 
 @pytest.fixture
@@ -86,8 +95,7 @@ def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
 
     yield make
     for scenario in made:
-        if tags := scenario.local_tags():
-            run(["docker", "rmi", *tags])
+        scenario.remove_local_images()
 
 
 @pytest.fixture
@@ -114,10 +122,11 @@ def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(sc
     # When
     result, outputs = scenario.run("push")
 
-    # Then
+    # Then: the action also writes the layer cache; the inline steps have neither cache nor outputs
     assert result.exit_code == 0, result.log[-5000:]
-    assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest"])
-    if answers.get("ci") != "inline":  # the action's outputs; the inline steps have none
+    cache = ["buildcache"] if answers.get("ci") != "inline" else []
+    assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest", *cache])
+    if answers.get("ci") != "inline":
         assert outputs["pushed"] == "true"
         assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
     _assert_pulled_image_is_tested_image_and_counts(scenario, f"{scenario.image}:{sha}", outputs["image-id"])
@@ -145,6 +154,57 @@ def test_should_publish_a_release_tag_as_its_versions_with_oci_labels(scenario):
     assert labels[f"{prefix}description"] == REPOSITORY_FACTS["description"]
     assert labels[f"{prefix}licenses"] == "MIT"
     assert labels[f"{prefix}source"].endswith(f"/acme/{scenario.path.name}"), labels
+
+
+def _build_step_states(log: str, command_start: str) -> list[str]:
+    """How BuildKit ran the step whose command starts so in each build of the log (`#9 [builder 5/8] RUN ...`
+    then `#9 CACHED` or `#9 DONE 12.3s`; every build numbers its steps from #1 again), in the log's order."""
+    states = []
+    for build in re.split(r"#1 \[internal\] ", log)[1:]:
+        # BuildKit prints a step's title again when its output resumes: each step once.
+        for step in dict.fromkeys(re.findall(r"#(\d+) \[[^\]]+\] RUN " + re.escape(command_start), build)):
+            done = re.search(rf"#{step} (CACHED|DONE)\b", build)
+            states.append({"CACHED": "CACHED", "DONE": "RAN"}[done.group(1)] if done else "?")
+    return states
+
+
+def _empty_engine_but_base_images(scenario) -> None:
+    """The engine as on a fresh GitHub runner: the base images, no build cache, none of the project's images."""
+    scenario.remove_local_images()
+    project_images = run(["docker", "images", "--quiet", "--filter", f"reference={scenario.path.name}*"]).stdout
+    if project_images.split():
+        run(["docker", "rmi", "--force", *sorted(set(project_images.split()))])
+    run(["docker", "builder", "prune", "--all", "--force"])
+
+
+DEPENDENCY_STEP = "python -m pip install -c constraints.txt uv"
+GATE_STEP = "uv build"
+
+
+@pytest.mark.act
+def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario):
+    # Given: a first push to the default branch, built on a fresh runner (an engine with only the base
+    # images) from a cache that does not exist yet: a cold build, not an error
+    _empty_engine_but_base_images(scenario)
+    first, _ = scenario.run("push")
+    assert first.exit_code == 0, first.log[-5000:]
+    assert _build_step_states(first.log, DEPENDENCY_STEP) == ["RAN", "CACHED"], first.log[-8000:]
+
+    for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
+        # ... a new commit that changes only the code, again on a fresh runner
+        change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
+        sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
+        _empty_engine_but_base_images(scenario)
+
+        # When
+        result, outputs = scenario.run("push")
+
+        # Then: both builds (published and test image) took the dependency layers from the registry, ran
+        # the gates again on the new code, and the tested image went out with a fresh cache
+        assert result.exit_code == 0, result.log[-5000:]
+        assert _build_step_states(result.log, DEPENDENCY_STEP) == ["CACHED", "CACHED"], (commit, result.log[-8000:])
+        assert _build_step_states(result.log, GATE_STEP) == ["RAN", "CACHED"], (commit, result.log[-8000:])
+        assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
 
 
 def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id, keep=False):

@@ -1,5 +1,5 @@
 """The action's step scripts run directly on the engine, where nothing masks a secret and nothing but the
-script cleans up: push.sh against the stand-in Docker Hub, test.sh with a service that never gets healthy."""
+script cleans up: login.sh and push.sh against the stand-in Docker Hub, test.sh with a service that never gets healthy."""
 
 import os
 import secrets
@@ -14,32 +14,48 @@ from testkit.template import derived
 @pytest.mark.docker
 @pytest.mark.parametrize("right_password", [True, False], ids=["right-password", "wrong-password"])
 def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, tiny_image, tmp_path, right_password):
-    # Given: the push step run directly, as on a runner whose masking failed; nothing hides a leak here
+    # Given: the login and push steps run directly, as on a runner whose masking failed; nothing hides a leak
     registry = stand_in_hub.docker_hub
     password = registry.password if right_password else f"wrong-{secrets.token_hex(8)}"
     repository = f"{unique_name('leak').replace('-', '')}/tiny"
     outputs = tmp_path / "outputs"
     outputs.touch()
-    env = {
+    login_env = {
+        **os.environ,
+        "REGISTRY": "docker.io",
+        "USERNAME": registry.username,
+        "PASSWORD": password,
+        "GITHUB_OUTPUT": str(outputs),
+        "RUNNER_TEMP": str(tmp_path),
+    }
+    push_env = {
         **os.environ,
         "REGISTRY": "docker.io",
         "IMAGE": f"docker.io/{repository}",
         "IMAGE_ID": run(["docker", "image", "inspect", "--format", "{{.Id}}", tiny_image]).stdout.strip(),
         "REFS": f"docker.io/{repository}:v1",
-        "USERNAME": registry.username,
-        "PASSWORD": password,
+        "WRITE_CACHE": "false",
+        "CACHE_REF": "",
         "GITHUB_OUTPUT": str(outputs),
     }
 
     try:
-        # When
-        result = run(["bash", "-x", REPO_ROOT / "action" / "push.sh"], env=env, check=False)
+        # When: each step traced command by command
+        login = run(["bash", "-x", REPO_ROOT / "action" / "login.sh"], env=login_env, check=False)
+        docker_config = github_outputs(outputs.read_text())["docker-config"]
+        push_env["DOCKER_CONFIG"] = docker_config
+        pushed = None
+        if login.returncode == 0:
+            pushed = run(["bash", "-x", REPO_ROOT / "action" / "push.sh"], env=push_env)
+        run(["bash", "-x", REPO_ROOT / "action" / "logout.sh"], env=push_env)
 
-        # Then: not in the output, not even in bash's trace of every command it ran
-        assert password not in result.stdout + result.stderr
-        assert (result.returncode == 0) is right_password, result.stdout + result.stderr
+        # Then: not in the output, not even in bash's trace of every command it ran; nothing left behind
+        assert password not in login.stdout + login.stderr
+        assert (login.returncode == 0) is right_password, login.stdout + login.stderr
         if right_password:
+            assert password not in pushed.stdout + pushed.stderr
             assert github_outputs(outputs.read_text())["digest"] == registry.manifest_digest(repository, "v1")
+        assert not os.path.exists(docker_config)
     finally:
         run(["docker", "rmi", f"{repository}:v1"], check=False)
 

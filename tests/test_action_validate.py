@@ -22,6 +22,7 @@ VALID_INPUTS = {
     "PASSWORD": "",
     "PUSH": "auto",
     "EXTRA_TAGS": "",
+    "CACHE": "true",
     "EVENT_NAME": "push",
     "GIT_REF": "refs/heads/main",
     "DEFAULT_BRANCH": "main",
@@ -157,6 +158,48 @@ def test_should_escape_an_input_quoted_in_an_error_annotation(baked_for_validati
     assert "\n::add-mask::" not in result.stdout
 
 
+CACHE_REF = "docker.io/realpython/page-tracker:buildcache"
+READ_ONLY = {"cache_from": [CACHE_REF]}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "write", "cache_ref", "cache_build"),
+    [
+        pytest.param(PUSHING, "true", CACHE_REF, READ_ONLY | {"cache_to": ["type=inline"]}, id="default-branch-writes"),
+        pytest.param({**PUSHING, "EVENT_NAME": "pull_request"}, "false", CACHE_REF, READ_ONLY, id="pull-request-reads"),
+        pytest.param({**PUSHING, "GIT_REF": "refs/heads/feature"}, "false", CACHE_REF, READ_ONLY, id="branch-reads"),
+        pytest.param({**PUSHING, "GIT_REF": "refs/tags/v1.0.0"}, "false", CACHE_REF, READ_ONLY, id="release-reads"),
+        pytest.param({"IMAGE": PUSHING["IMAGE"], "PUSH": "false"}, "false", CACHE_REF, READ_ONLY, id="test-only-reads"),
+        pytest.param({}, "false", "", {}, id="no-image-no-cache"),
+        pytest.param({**PUSHING, "CACHE": "false"}, "false", "", {}, id="cache-false"),
+    ],
+)  # fmt: skip
+def test_should_let_only_the_default_branch_write_the_layer_cache(
+    baked_for_validation, tmp_path, inputs, write, cache_ref, cache_build
+):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+    config = json.loads(
+        run(
+            ["docker", "compose", "--file", "docker-compose.yml", "--file", outputs["build-file"], "--profile",
+             "testing", "config", "--no-interpolate", "--format", "json"],
+            cwd=baked_for_validation,
+        ).stdout
+    )["services"]  # fmt: skip
+
+    # Then: both builds read the test image's cache; on the default branch the test image writes it, and
+    # is built under the cache's name, only where it is pushed
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (outputs["write-cache"], outputs["cache-ref"]) == (write, cache_ref)
+    cache_keys = ("cache_from", "cache_to")
+    test_build, web_build = config["test-service"]["build"], config["web-service"]["build"]
+    assert {key: test_build[key] for key in cache_keys if key in test_build} == cache_build
+    assert {key: web_build[key] for key in cache_keys if key in web_build} == {
+        key: value for key, value in cache_build.items() if key == "cache_from"
+    }
+    assert config["test-service"].get("image") == (cache_ref if write == "true" else None)
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
@@ -165,6 +208,8 @@ def test_should_escape_an_input_quoted_in_an_error_annotation(baked_for_validati
         pytest.param({"TEST_SERVICE": "tests"}, "service 'tests' is not in", id="unknown-test-service"),
         pytest.param({"PUBLISH_SERVICE": "api"}, "service 'api' is not in", id="unknown-publish-service"),
         pytest.param({"PUSH": "yes"}, "push must be auto, true or false", id="bad-push-value"),
+        pytest.param({"CACHE": "yes"}, "cache must be true or false, not 'yes'", id="bad-cache-value"),
+        pytest.param({"IMAGE": "Bad Image"}, "is not a valid repository name", id="bad-image-without-push"),
         pytest.param(
             {**PUSHING, "PUSH": "true", "EVENT_NAME": "pull_request"}, "refused on pull_request", id="push-on-pr"
         ),
@@ -223,7 +268,7 @@ def test_should_label_the_published_image_at_build_time(baked_for_validation, tm
             "--file",
             "docker-compose.yml",
             "--file",
-            outputs["labels-file"],
+            outputs["build-file"],
             "config",
             "--format",
             "json",

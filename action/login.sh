@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Step 2 (only when this run pushes): logs in with the password on stdin, into a throw-away Docker config that
+# the build (to read the layer cache), the push and the log-out use; the caller's own config is never touched.
+# The CLI plugins of the caller's config (Compose, buildx) are linked in, so `docker compose` still works.
+# Output: docker-config (the folder). logout.sh removes it whatever happens.
+# This step handles the registry password: never trace it, even when a caller turned tracing on.
+set +x
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+: "${REGISTRY:?}" "${USERNAME:?}" "${PASSWORD:?}"
+
+plugins=$(docker info --format '{{range .ClientInfo.Plugins}}{{println .Path}}{{end}}' 2>/dev/null || true)
+DOCKER_CONFIG=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-docker-config.XXXXXX")
+export DOCKER_CONFIG
+set_output docker-config "$DOCKER_CONFIG"
+mkdir "$DOCKER_CONFIG/cli-plugins"
+while IFS= read -r plugin; do
+  [ -z "$plugin" ] || ln -s "$plugin" "$DOCKER_CONFIG/cli-plugins/"
+done <<<"$plugins"
+
+group "Log in to $REGISTRY"
+if ! printf '%s' "$PASSWORD" | docker login "$REGISTRY" --username "$USERNAME" --password-stdin; then
+  endgroup
+  error "login to $REGISTRY as $USERNAME failed: check the username and password (token) inputs"
+  exit 1
+fi
+endgroup
