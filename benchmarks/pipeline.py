@@ -5,9 +5,9 @@ tutorial: its workflow's `docker compose --profile testing up --build --exit-cod
 same teardown, on its own Dockerfile, Dockerfile.dev and docker-compose.yml (benchmarks/tutorial/) around
 the same app and tests (the black-isort-flake8 variant: the tutorial's tools), on the same base images.
 
-Each cold (a fresh project name, so no layer of its dependencies or sources is cached; base images present),
-warm (after a one-line change to app.py) and on a fresh runner (another one-line change, built by an engine
-emptied of everything but the base images: no build cache, none of the projects' images); the two projects
+Each cold (an engine emptied of everything but the base images: no build cache, no image of either project),
+warm (after a one-line change to app.py) and on a fresh runner (another one-line change, on an engine emptied
+again, as on a new GitHub runner; ours finds the warm run's layer cache in the registry); the two projects
 alternate so drift hits both alike. Ours runs as the action runs on a push to the default branch: validate.sh
 decides, login.sh logs in to the stand-in Docker Hub (testkit.hub), test.sh builds with the layer cache of
 validate.sh's build file, push.sh pushes the tested image and the cache after the cold and the warm run, so
@@ -86,13 +86,12 @@ class Ours:
 
     def close(self) -> None:
         run([REPO_ROOT / "action" / "logout.sh"], env=self.env)
-        run(["docker", "rmi", "--force", *self.local_refs()], check=False)
+        run(["docker", "rmi", "--force", *self.local_images()], check=False)
 
-    def local_refs(self) -> list[str]:
+    def local_images(self) -> list[str]:
+        """IDs of every image of the pushed repository here, tagged or left untagged by a newer pull."""
         listed = self.image.removeprefix("docker.io/")  # Docker lists Hub names short
-        return run(
-            ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={listed}"]
-        ).stdout.split()
+        return sorted(set(run(["docker", "images", "--quiet", "--filter", f"reference={listed}"]).stdout.split()))
 
 
 class Tutorial:
@@ -136,10 +135,10 @@ def as_tutorial(project: Path) -> Path:
 def empty_engine_but_base_images(projects: dict[str, Path], flows: dict) -> None:
     """As on a fresh GitHub runner: no build cache, no image of either project; the base images stay."""
     for name, project in projects.items():
-        images = run(["docker", "images", "--quiet", "--filter", f"reference={project.name}-*"]).stdout.split()
-        refs = flows[name].local_refs() if isinstance(flows[name], Ours) else []
-        if images or refs:
-            run(["docker", "rmi", "--force", *sorted(set(images)), *refs])
+        images = set(run(["docker", "images", "--quiet", "--filter", f"reference={project.name}-*"]).stdout.split())
+        images.update(flows[name].local_images() if isinstance(flows[name], Ours) else [])
+        if images:
+            run(["docker", "rmi", "--force", *sorted(images)])
     run(["docker", "builder", "prune", "--all", "--force"])
 
 
@@ -158,7 +157,9 @@ def main() -> None:
             flows = {"ours": Ours(projects["ours"], workdir, hub), "tutorial": Tutorial(projects["tutorial"])}
             try:
                 for phase in PHASES:
-                    if phase == "fresh":
+                    # BuildKit's cache keys are content-based: without this, "cold" would reuse the
+                    # dependency layers of any earlier build of the same files on this engine.
+                    if phase in ("cold", "fresh"):
                         empty_engine_but_base_images(projects, flows)
                     for name, flow in flows.items():
                         if phase != "cold":

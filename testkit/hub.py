@@ -87,6 +87,7 @@ def stand_in_hub(workdir: Path) -> Iterator[StandInHub]:
     token service, this one takes basic auth on every request; one storage serves both hosts (tests use
     namespaces of their own); and only an engine started with the bootstrap's CA bundle trusts it."""
     server = require_command("docker-registry")
+    workdir.mkdir(parents=True, exist_ok=True)
     ca_dir = CACHE_DIR / "test-ca"
     require((ca_dir / "hub.crt").is_file(), f"no test CA in {ca_dir} (run scripts/bootstrap.sh)")
     require(os.access(HOSTS_FILE, os.W_OK), f"{HOSTS_FILE} is not writable: the stand-in hub needs a hosts entry")
