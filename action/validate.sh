@@ -147,8 +147,9 @@ done
 publish_build=("$(IFS=,; printf '"labels": {%s}' "${entries[*]}")")
 test_settings=()
 if [ -n "$cache_ref" ]; then
-  publish_build+=("$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")")
-  test_build=("$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")")
+  cache_from=$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")
+  publish_build+=("$cache_from")
+  test_build=("$cache_from")
   [ "$write_cache" = false ] || test_build+=('"cache_to": ["type=inline"]')
   test_settings=("$(IFS=,; printf '"build": {%s}' "${test_build[*]}")")
   # Built under the cache's name, so that push.sh pushes the very test image whose layers were tested.

@@ -28,7 +28,14 @@ import yaml
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
 from testkit.harness import REPO_ROOT, github_outputs, run
 from testkit.hub import StandInHub, stand_in_hub
-from testkit.projects import action_test_env, app_source, change_code_only, runtime_base_image
+from testkit.projects import (
+    action_test_env,
+    app_source,
+    change_code_only,
+    empty_engine_but_base_images,
+    remove_images,
+    runtime_base_image,
+)
 
 TUTORIAL_FILES = {"Dockerfile": "web/Dockerfile", "Dockerfile.dev": "web/Dockerfile.dev",
                   "docker-compose.yml": "docker-compose.yml"}  # fmt: skip
@@ -86,12 +93,11 @@ class Ours:
 
     def close(self) -> None:
         run([REPO_ROOT / "action" / "logout.sh"], env=self.env)
-        run(["docker", "rmi", "--force", *self.local_images()], check=False)
 
-    def local_images(self) -> list[str]:
-        """IDs of every image of the pushed repository here, tagged or left untagged by a newer pull."""
-        listed = self.image.removeprefix("docker.io/")  # Docker lists Hub names short
-        return sorted(set(run(["docker", "images", "--quiet", "--filter", f"reference={listed}"]).stdout.split()))
+    @property
+    def images(self) -> str:
+        """The pushed repository as Docker lists it (Hub names short), for its reference filter."""
+        return self.image.removeprefix("docker.io/")
 
 
 class Tutorial:
@@ -132,16 +138,6 @@ def as_tutorial(project: Path) -> Path:
     return project
 
 
-def empty_engine_but_base_images(projects: dict[str, Path], flows: dict) -> None:
-    """As on a fresh GitHub runner: no build cache, no image of either project; the base images stay."""
-    for name, project in projects.items():
-        images = set(run(["docker", "images", "--quiet", "--filter", f"reference={project.name}-*"]).stdout.split())
-        images.update(flows[name].local_images() if isinstance(flows[name], Ours) else [])
-        if images:
-            run(["docker", "rmi", "--force", *sorted(images)])
-    run(["docker", "builder", "prune", "--all", "--force"])
-
-
 def main() -> None:
     suffix = secrets.token_hex(4)
     with tempfile.TemporaryDirectory() as temporary:
@@ -155,12 +151,14 @@ def main() -> None:
         seconds = {name: {} for name in projects}
         with stand_in_hub(workdir / "hub") as hub:
             flows = {"ours": Ours(projects["ours"], workdir, hub), "tutorial": Tutorial(projects["tutorial"])}
+            # Everything either pipeline builds or pushes: the Compose-named images and our pushed repository.
+            images = [*(f"{project.name}-*" for project in projects.values()), flows["ours"].images]
             try:
                 for phase in PHASES:
                     # BuildKit's cache keys are content-based: without this, "cold" would reuse the
                     # dependency layers of any earlier build of the same files on this engine.
                     if phase in ("cold", "fresh"):
-                        empty_engine_but_base_images(projects, flows)
+                        empty_engine_but_base_images(*images)
                     for name, flow in flows.items():
                         if phase != "cold":
                             change_code_only(projects[name], f"A one-line change before the {phase} run.")
@@ -169,9 +167,7 @@ def main() -> None:
             finally:
                 for flow in flows.values():
                     flow.close()
-                for project in projects.values():
-                    images = run(["docker", "images", "--quiet", "--filter", f"reference={project.name}-*"]).stdout
-                    run(["docker", "rmi", "--force", *set(images.split())], check=False)
+                remove_images(*images, check=False)
     ratios = {phase: round(seconds["ours"][phase] / seconds["tutorial"][phase], 2) for phase in PHASES}
     goals = {
         "fresh_over_our_warm": round(seconds["ours"]["fresh"] / seconds["ours"]["warm"], 2),

@@ -237,6 +237,22 @@ def compose_leftovers(project_name: str) -> list[str]:
     ]
 
 
+def remove_images(*references: str, check: bool = True) -> None:
+    """Removes every image whose name matches one of Docker's reference patterns, tagged or left untagged
+    by a newer pull of the same name."""
+    listing = ["docker", "images", "--quiet", "--filter"]
+    images = {image for reference in references for image in run([*listing, f"reference={reference}"]).stdout.split()}
+    if images:
+        run(["docker", "rmi", "--force", *sorted(images)], check=check)
+
+
+def empty_engine_but_base_images(*references: str) -> None:
+    """The engine as on a fresh GitHub runner: no build cache and no image matching the references (the
+    project's own); the base images stay."""
+    remove_images(*references)
+    run(["docker", "builder", "prune", "--all", "--force"])
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 

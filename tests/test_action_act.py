@@ -9,7 +9,14 @@ from dataclasses import replace
 import pytest
 
 from testkit.harness import git_commit, run
-from testkit.projects import bake, change_code_only, compose_leftovers, unique_name
+from testkit.projects import (
+    bake,
+    change_code_only,
+    compose_leftovers,
+    empty_engine_but_base_images,
+    remove_images,
+    unique_name,
+)
 
 
 def _outputs(log: str) -> dict:
@@ -70,17 +77,12 @@ class ActScenario:
 
     def local_tags(self) -> list[str]:
         """The tags the run left on this engine for the scenario's image (Docker lists Hub names short)."""
-        listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={self._listed}"]
+        listing = ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference={self.listed}"]
         return [tag for tag in run(listing).stdout.split() if not tag.endswith(":<none>")]
 
-    def remove_local_images(self) -> None:
-        """Every image of the scenario's repository on this engine, tagged or left untagged by a newer pull."""
-        images = run(["docker", "images", "--quiet", "--filter", f"reference={self._listed}"]).stdout.split()
-        if images:
-            run(["docker", "rmi", "--force", *sorted(set(images))])
-
     @property
-    def _listed(self) -> str:
+    def listed(self) -> str:
+        """The image's name as Docker lists it (Hub names short), for its reference filter."""
         return self.repository if self.registry.host == "docker.io" else self.image
 
 
@@ -94,8 +96,7 @@ def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
         return made[-1]
 
     yield make
-    for scenario in made:
-        scenario.remove_local_images()
+    remove_images(*(scenario.listed for scenario in made))
 
 
 @pytest.fixture
@@ -168,15 +169,6 @@ def _build_step_states(log: str, command_start: str) -> list[str]:
     return states
 
 
-def _empty_engine_but_base_images(scenario) -> None:
-    """The engine as on a fresh GitHub runner: the base images, no build cache, none of the project's images."""
-    scenario.remove_local_images()
-    project_images = run(["docker", "images", "--quiet", "--filter", f"reference={scenario.path.name}*"]).stdout
-    if project_images.split():
-        run(["docker", "rmi", "--force", *sorted(set(project_images.split()))])
-    run(["docker", "builder", "prune", "--all", "--force"])
-
-
 DEPENDENCY_STEP = "python -m pip install -c constraints.txt uv"
 GATE_STEP = "uv build"
 
@@ -185,7 +177,7 @@ GATE_STEP = "uv build"
 def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario):
     # Given: a first push to the default branch, built on a fresh runner (an engine with only the base
     # images) from a cache that does not exist yet: a cold build, not an error
-    _empty_engine_but_base_images(scenario)
+    empty_engine_but_base_images(scenario.listed)
     first, _ = scenario.run("push")
     assert first.exit_code == 0, first.log[-5000:]
     assert _build_step_states(first.log, DEPENDENCY_STEP) == ["RAN", "CACHED"], first.log[-8000:]
@@ -194,7 +186,7 @@ def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_
         # ... a new commit that changes only the code, again on a fresh runner
         change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
         sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
-        _empty_engine_but_base_images(scenario)
+        empty_engine_but_base_images(scenario.listed)
 
         # When
         result, outputs = scenario.run("push")
