@@ -1,4 +1,4 @@
-"""Removes the files of options the user did not choose, writes .env with a fresh Redis password,
+"""Removes the files of options the user did not choose, writes .env and a fresh Redis password,
 then prints the next steps."""
 
 import json
@@ -43,18 +43,35 @@ def remove(project: Path, relative_path: str) -> None:
         target.unlink(missing_ok=True)
 
 
-def dotenv(answers: dict, password: str) -> str:
-    return f"REDIS_PASSWORD={password}\nREDIS_APPENDFSYNC={answers['redis_appendfsync']}\n"
+# Compose bind-mounts this file as the secret /run/secrets/redis-password; .gitignore keeps it out of git.
+PASSWORD_FILE = "secrets/redis-password"
+
+
+def dotenv(answers: dict) -> str:
+    return f"REDIS_APPENDFSYNC={answers['redis_appendfsync']}\n"
 
 
 def write_dotenv(project: Path, answers: dict) -> None:
-    """A password of this project's own, readable by its owner only; an existing .env is kept."""
-    path = project / ".env"
+    """The settings, readable by their owner only; an existing .env is kept."""
+    _write_new(project / ".env", dotenv(answers), 0o600)
+
+
+def write_password(project: Path) -> None:
+    """A password of this project's own; an existing one is kept. Its folder only the owner may enter, the
+    file itself anyone may read: a bind mount keeps the host mode, and the containers' users are not the
+    owner."""
+    path = project / PASSWORD_FILE
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    _write_new(path, secrets.token_urlsafe(32), 0o644)
+
+
+def _write_new(path: Path, text: str, mode: int) -> None:
     if path.exists():
         return
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.fchmod(descriptor, mode)  # the umask must not narrow it
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(dotenv(answers, secrets.token_urlsafe(32)))
+        file.write(text)
 
 
 def next_steps(answers: dict) -> str:
@@ -82,6 +99,7 @@ def main() -> None:
     for relative_path in paths_to_remove(ANSWERS):
         remove(project, relative_path)
     write_dotenv(project, ANSWERS)
+    write_password(project)
     print(next_steps(ANSWERS))
 
 

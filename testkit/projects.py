@@ -273,6 +273,16 @@ class ComposeProject:
     def get(self, path="/") -> requests.Response:
         return requests.get(f"http://127.0.0.1:{self.web_port}{path}", timeout=5)
 
+    def redis_cli(self, *args, check=True):
+        """redis-cli in the Redis container, logged in from the secret file as an operator would: the password
+        stays inside the container, out of every argument list."""
+        login = 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" exec redis-cli "$@"'
+        return self.compose("exec", "-T", "redis-service", "sh", "-c", login, "redis-cli", *args, check=check)
+
+    @property
+    def password(self) -> str:
+        return (self.path / "secrets" / "redis-password").read_text(encoding="utf-8")
+
     def tear_down(self):
         self.compose("--profile", "testing", "down", "--volumes", "--remove-orphans", check=False)
 

@@ -1,6 +1,7 @@
 """The hooks as units: rendered with a context the way cookiecutter renders them, then imported."""
 
 import importlib.util
+import os
 
 import pytest
 from cookiecutter.environment import StrictEnvironment
@@ -169,24 +170,45 @@ def test_should_not_ask_to_pin_an_action_pinned_by_commit(tmp_path):
     assert "pin " not in steps
 
 
-def test_should_write_a_private_dotenv_with_a_fresh_password_once(tmp_path):
+def test_should_write_the_settings_to_a_private_dotenv_once(tmp_path):
     # Given
     hook = render_hook(tmp_path, "post_gen_project", redis_appendfsync="always")
-    project = tmp_path / "project"
-    project.mkdir()
+    new, existing = tmp_path / "new", tmp_path / "existing"
+    new.mkdir()
+    existing.mkdir()
+    (existing / ".env").write_text("WEB_PORT=8080\n", encoding="utf-8")
 
     # When
-    hook.write_dotenv(project, hook.ANSWERS)
-    first = (project / ".env").read_text(encoding="utf-8")
-    hook.write_dotenv(project, hook.ANSWERS)
+    hook.write_dotenv(new, hook.ANSWERS)
+    hook.write_dotenv(existing, hook.ANSWERS)
 
     # Then
-    password = first.split("REDIS_PASSWORD=", 1)[1].split("\n", 1)[0]
-    assert len(password) >= 32
-    assert "REDIS_APPENDFSYNC=always\n" in first
-    assert (project / ".env").stat().st_mode & 0o777 == 0o600
-    assert (project / ".env").read_text(encoding="utf-8") == first, "an existing .env must be kept"
-    other = tmp_path / "other"
+    assert (new / ".env").read_text(encoding="utf-8") == "REDIS_APPENDFSYNC=always\n"
+    assert (new / ".env").stat().st_mode & 0o777 == 0o600
+    assert (existing / ".env").read_text(encoding="utf-8") == "WEB_PORT=8080\n", "an existing .env must be kept"
+
+
+def test_should_write_a_fresh_password_once_in_a_folder_only_its_owner_enters(tmp_path):
+    # Given: a strict umask, which must not make the password unreadable to the containers' users
+    hook = render_hook(tmp_path, "post_gen_project")
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
     other.mkdir()
-    hook.write_dotenv(other, hook.ANSWERS)
-    assert password not in (other / ".env").read_text(encoding="utf-8"), "each project gets its own password"
+    old_umask = os.umask(0o077)
+
+    # When
+    try:
+        hook.write_password(first)
+        password = (first / hook.PASSWORD_FILE).read_text(encoding="utf-8")
+        hook.write_password(first)
+        hook.write_password(other)
+    finally:
+        os.umask(old_umask)
+
+    # Then
+    path = first / hook.PASSWORD_FILE
+    assert len(password) >= 32
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert path.read_text(encoding="utf-8") == password, "an existing password must be kept"
+    assert (other / hook.PASSWORD_FILE).read_text(encoding="utf-8") != password, "each project gets its own"

@@ -30,8 +30,7 @@ def stack(stack_project):
 
 
 def _counter(project: ComposeProject) -> int:
-    # REDISCLI_AUTH is set inside the container, so the password never reaches a command line.
-    value = project.compose("exec", "-T", "redis-service", "redis-cli", "--no-raw", "GET", "page_views").stdout
+    value = project.redis_cli("--no-raw", "GET", "page_views").stdout
     return int(value.strip().strip('"') or 0) if "nil" not in value else 0
 
 
@@ -183,14 +182,35 @@ def test_should_keep_every_acknowledged_count_when_redis_is_killed(stack_project
 
 def test_should_refuse_redis_clients_without_the_password(stack):
     # When
-    anonymous = stack.compose(
-        "exec", "-T", "redis-service", "env", "-u", "REDISCLI_AUTH", "redis-cli", "ping", check=False
-    )
+    anonymous = stack.compose("exec", "-T", "redis-service", "redis-cli", "ping", check=False)
     port_bindings = _container(stack, "redis-service")["HostConfig"]["PortBindings"]
 
     # Then
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
     assert not port_bindings, f"Redis must not be published to the host: {port_bindings}"
+
+
+def test_should_keep_the_redis_password_out_of_inspect_environment_arguments_and_logs(stack):
+    # Given: a running stack that counts, so the app did log in with the secret
+    assert stack.get().status_code == 200
+    password = stack.password
+
+    # When
+    containers = stack.compose("--profile", "testing", "ps", "--all", "--quiet").stdout.split()
+    seen = {
+        "docker inspect": run(["docker", "inspect", *containers]).stdout,
+        "compose config": stack.compose("--profile", "testing", "config").stdout,
+        "host processes": run(["ps", "-eww", "-o", "args"]).stdout,
+        "container environments": "".join(
+            run(["docker", "exec", container, "cat", "/proc/1/environ"]).stdout for container in containers
+        ),
+        "logs": stack.compose("logs", "--no-color").stdout,
+    }
+
+    # Then
+    assert len(containers) == 2
+    assert [where for where, text in seen.items() if password in text] == []
+    assert stack.redis_cli("ping").stdout.strip() == "PONG"
 
 
 def test_should_run_the_web_container_with_least_privilege(stack):
@@ -229,13 +249,33 @@ def test_should_reject_bad_http_input_and_keep_serving(stack):
     assert workers_after == workers_before, "a worker died or was replaced"
 
 
-def test_should_stop_with_one_clear_line_on_a_malformed_redis_url(stack_project):
+BAD_SETTINGS = [
+    pytest.param(
+        ["-e", "REDIS_URL=localhost:6379"],
+        "REDIS_URL is not a valid Redis URL: Redis URL must specify one of the following schemes"
+        " (redis://, rediss://, unix://)",
+        id="malformed-redis-url",
+    ),
+    pytest.param(
+        ["-e", "REDIS_PASSWORD_FILE=/run/secrets/missing"],
+        "REDIS_PASSWORD_FILE cannot be read: No such file or directory: /run/secrets/missing",
+        id="missing-password-file",
+    ),
+    pytest.param(
+        ["-e", "REDIS_PASSWORD_FILE=/dev/null"],
+        "REDIS_PASSWORD_FILE is empty: /dev/null",
+        id="empty-password-file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("settings", "expected"), BAD_SETTINGS)
+def test_should_stop_with_one_clear_line_on_a_bad_setting(stack_project, settings, expected):
     # When
     image = f"{stack_project.name}-web-service"
-    result = run(["docker", "run", "--rm", "-e", "REDIS_URL=localhost:6379", image], check=False, timeout=60)
+    result = run(["docker", "run", "--rm", *settings, image], check=False, timeout=60)
 
     # Then
     output = (result.stdout + result.stderr).strip()
     assert result.returncode != 0
-    expected = "REDIS_URL is not a valid Redis URL: Redis URL must specify one of the following schemes"
-    assert output.splitlines() == [f"{expected} (redis://, rediss://, unix://)"]
+    assert output.splitlines() == [expected]

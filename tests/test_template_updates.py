@@ -42,18 +42,18 @@ def _change_template(template):
     git_commit(template, "Template v2")
 
 
-def test_should_render_the_same_files_twice_but_the_skipped_dotenv(cookies):
+def test_should_render_the_same_files_twice_but_the_skipped_password(cookies):
     # When: two renders of the same answers
     first, second = bake(cookies), bake(cookies)
 
-    # Then: only .env, the one random file, differs, and cruft is told to skip it
+    # Then: only the password, the one random file, differs, and cruft is told to skip it
     differing = [
         path.relative_to(first)
         for path in text_files(first)
         if path.read_bytes() != (second / path.relative_to(first)).read_bytes()
     ]
-    assert [str(path) for path in differing] == [".env"]
-    assert 'skip = [".env"]' in (first / "pyproject.toml").read_text(encoding="utf-8")
+    assert [str(path) for path in differing] == ["secrets/redis-password"]
+    assert 'skip = [".env", "secrets"]' in (first / "pyproject.toml").read_text(encoding="utf-8")
 
 
 @pytest.mark.venv
@@ -63,7 +63,7 @@ def test_should_apply_a_template_change_and_keep_the_users_own_with_cruft_update
     cruft = require_command("cruft")
     template = _template_repository(tmp_path / "template")
     project = _cruft_project(template, tmp_path / "work")
-    dotenv = (project / ".env").read_text(encoding="utf-8")
+    password = (project / "secrets" / "redis-password").read_text(encoding="utf-8")
     app = app_source(project)
     app.write_text(app.read_text(encoding="utf-8") + USER_ROUTE, encoding="utf-8")
     git_commit(project, "Add /ping")
@@ -80,7 +80,7 @@ def test_should_apply_a_template_change_and_keep_the_users_own_with_cruft_update
     assert (project / "web" / "Dockerfile").read_text(encoding="utf-8").startswith(TEMPLATE_COMMENT)
     assert (project / "README.md").read_text(encoding="utf-8").endswith(TEMPLATE_NOTE)
     assert app.read_text(encoding="utf-8").endswith(USER_ROUTE)
-    assert (project / ".env").read_text(encoding="utf-8") == dotenv
+    assert (project / "secrets" / "redis-password").read_text(encoding="utf-8") == password
     run([cruft, "check"], cwd=project)
 
     # Then: the project's own unit tests pass

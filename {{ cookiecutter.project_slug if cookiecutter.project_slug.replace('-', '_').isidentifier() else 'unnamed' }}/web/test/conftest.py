@@ -1,7 +1,7 @@
 import pytest
 import redis
 
-from {{ cookiecutter.__package_name }}.app import app
+from {{ cookiecutter.__package_name }}.app import REDIS_PASSWORD, app
 
 
 def pytest_addoption(parser):
@@ -26,6 +26,7 @@ def http_client():
 
 @pytest.fixture(scope="module")
 def redis_client(redis_url):
+    # The app's password: from REDIS_PASSWORD_FILE (the Compose secret), if set.
     if redis_url:
-        return redis.Redis.from_url(redis_url)
-    return redis.Redis()
+        return redis.Redis.from_url(redis_url, password=REDIS_PASSWORD)
+    return redis.Redis(password=REDIS_PASSWORD)

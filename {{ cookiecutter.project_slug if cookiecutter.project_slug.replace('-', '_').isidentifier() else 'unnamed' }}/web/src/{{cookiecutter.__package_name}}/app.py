@@ -13,6 +13,25 @@ except ValueError as error:
     # the URL, which may hold a password.
     raise SystemExit(f"REDIS_URL is not a valid Redis URL: {error}") from None
 
+
+def read_password(path: str | None) -> str | None:
+    """The Redis password from a file (a Compose or Swarm secret), as the official
+    images take theirs: then it is in no environment listing or `docker inspect`."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as file:
+            password = file.read().strip()
+    except OSError as error:
+        message = f"REDIS_PASSWORD_FILE cannot be read: {error.strerror}: {path}"
+        raise SystemExit(message) from None
+    if not password:
+        raise SystemExit(f"REDIS_PASSWORD_FILE is empty: {path}")
+    return password
+
+
+REDIS_PASSWORD = read_password(os.getenv("REDIS_PASSWORD_FILE"))
+
 app = Flask(__name__)
 
 
@@ -41,4 +60,7 @@ def health():
 @cache
 def redis():
     # Time-outs turn a Redis outage into prompt 500s and 503s instead of hung workers.
-    return Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    # A password inside REDIS_URL wins over the file's.
+    return Redis.from_url(
+        REDIS_URL, password=REDIS_PASSWORD, socket_connect_timeout=2, socket_timeout=2
+    )
