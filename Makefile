@@ -8,7 +8,7 @@ test: bootstrap
 
 # The tier that needs no engine and installs nothing: rendering, hooks, linters, the harness.
 test-fast: bootstrap
-	$(PYTEST) -m "not docker and not act and not venv"
+	$(PYTEST) -m "not docker and not act and not venv and not swarm"
 
 bootstrap:
 	bash scripts/bootstrap.sh

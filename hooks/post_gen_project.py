@@ -14,6 +14,7 @@ ANSWERS = {
     "tracker_ci_action": json.loads(r'''{{ cookiecutter.tracker_ci_action | tojson }}'''),
     "style_gate": json.loads(r'''{{ cookiecutter.style_gate | tojson }}'''),
     "ci": json.loads(r'''{{ cookiecutter.ci | tojson }}'''),
+    "deploy": json.loads(r'''{{ cookiecutter.deploy | tojson }}'''),
     "registry_secrets": json.loads(r'''{{ cookiecutter.__registry_secrets | tojson }}'''),
     "redis_appendfsync": json.loads(r'''{{ cookiecutter.redis_appendfsync | tojson }}'''),
 }
@@ -24,6 +25,7 @@ UNSELECTED_FILES = {
     ("ci", "none"): [".github/workflows", ".github/zizmor.yml"],
     # Only the action's own tag needs a zizmor policy: the inline workflow pins every action by commit.
     ("ci", "inline"): [".github/zizmor.yml"],
+    ("deploy", "none"): ["deploy"],
 }
 
 COMMIT_PIN = re.compile(r"@[0-9a-f]{40}")
@@ -90,6 +92,8 @@ def next_steps(answers: dict) -> str:
         )
     if answers["ci"] == "action" and not COMMIT_PIN.search(answers["tracker_ci_action"]):
         steps.append(f"pin {answers['tracker_ci_action']} to its release commit in ci.yml (see README.md)")
+    if answers["deploy"] == "swarm":
+        steps.append("deploy the pushed image to Docker Swarm: deploy/deploy.sh <image>@sha256:<digest> (see README.md)")
     steps.append("take template updates later with cruft: cruft check, cruft update (see README.md)")
     return "Next steps:\n" + "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure each given base image reference (python:X.Y-slim-SUITE, redis:TAG-SUITE) is in the engine:
-# already present, else pulled, else -- where no registry is reachable -- made locally from a Debian
-# rootfs (debootstrap + docker import) and tagged with exactly that reference. Stand-ins carry the label
+# Makes sure each given base image reference (python:X.Y-slim-SUITE, redis:TAG-SUITE, haproxy:TAG) and the
+# swarm tier's node image (tracker-ci/swarm-node:SUITE, an engine in a container) is in the engine: already
+# present, else pulled, else -- where no registry is reachable -- made locally from a Debian rootfs
+# (debootstrap + docker import) and tagged with exactly that reference. Stand-ins carry the label
 # org.tracker-ci.stand-in=<recipe version> (a stand-in of an older recipe is made again) and trust the
 # host's CA bundle, for pip and for uv (a TLS-intercepting proxy may sit between a build and PyPI);
 # none of this reaches generated projects, whose files only name the references.
@@ -37,12 +38,34 @@ rootfs_tarball() {
     ln -sf python3 "$rootfs/usr/bin/python"
     mkdir -p "$rootfs/data"
     chroot "$rootfs" chown redis:redis /data
-    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
-    tar -C "$rootfs" -cf "$tarball.partial" .
-    mv "$tarball.partial" "$tarball"
-    rm -rf "$rootfs"
+    pack_rootfs "$rootfs" "$tarball"
   fi
   printf '%s\n' "$tarball"
+}
+
+# The swarm tier's rootfs: an engine (for the nodes), HAProxy (for its stand-in) and sshd (a manager that CI
+# reaches over SSH). One debootstrap of about 45 s serves both images.
+swarm_rootfs_tarball() {
+  local suite=$1 tarball="$cache_dir/rootfs-swarm-$1.tar"
+  if [ ! -s "$tarball" ]; then
+    local rootfs
+    rootfs=$(mktemp -d "$cache_dir/rootfs-swarm-$suite.XXXXXX")
+    log "debootstrap $suite (the swarm node and haproxy stand-in)" >&2
+    debootstrap --variant=minbase \
+      --include=docker.io,docker-cli,iproute2,ca-certificates,procps,iptables,curl,tini,haproxy,openssh-server \
+      "$suite" "$rootfs" >"$cache_dir/debootstrap-swarm-$suite.log" 2>&1
+    mkdir -p "$rootfs/usr/local/etc/haproxy" "$rootfs/run/sshd"
+    pack_rootfs "$rootfs" "$tarball"
+  fi
+  printf '%s\n' "$tarball"
+}
+
+pack_rootfs() {
+  local rootfs=$1 tarball=$2
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+  tar -C "$rootfs" -cf "$tarball.partial" .
+  mv "$tarball.partial" "$tarball"
+  rm -rf "$rootfs"
 }
 
 make_python_stand_in() {
@@ -68,12 +91,40 @@ make_redis_stand_in() {
   log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" redis-server --version | cut -d' ' -f1-3))"
 }
 
+# Debian's HAProxy under the official image's tag, run the official image's way: user haproxy, its config at
+# /usr/local/etc/haproxy/haproxy.cfg; its entrypoint adds -W -db. (`docker import` cannot set its STOPSIGNAL
+# SIGUSR1: the stack sets stop_signal.)
+make_haproxy_stand_in() {
+  local ref=$1
+  docker import --change "LABEL $stand_in_label" --change 'USER haproxy' \
+    --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+    "$(swarm_rootfs_tarball trixie)" "$ref" >/dev/null
+  log "made locally: $ref (Debian trixie, $(docker run --rm "$ref" haproxy -v | awk 'NR == 1 { print $1, $2, $3 }'))"
+}
+
+# The swarm tier's node: dockerd under tini, started by scripts/swarm-node.sh (copied in, so that a change of
+# it makes the image again without a new debootstrap). Not a stand-in of anything real.
+node_script=$(dirname "${BASH_SOURCE[0]}")/swarm-node.sh
+node_label=org.tracker-ci.stand-in=$stand_in_version-$(sha256sum <"$node_script" | cut -c1-12)
+
+make_swarm_node() {
+  local ref=$1 suite=${1##*:} rootfs_image container  # the imported rootfs stays as the image's parent
+  rootfs_image=$(docker import "$(swarm_rootfs_tarball "$suite")")
+  container=$(docker create "$rootfs_image" true)
+  docker cp "$node_script" "$container:/usr/local/bin/swarm-node"
+  docker commit --change "LABEL $node_label" --change 'VOLUME /var/lib/docker' \
+    --change 'ENTRYPOINT ["tini", "--", "/usr/local/bin/swarm-node"]' --change 'CMD []' "$container" "$ref" >/dev/null
+  docker rm "$container" >/dev/null
+  log "made locally: $ref (Debian $suite, $(docker run --rm --entrypoint dockerd "$ref" --version | cut -d, -f1))"
+}
+
 # Prints missing, stale (a stand-in of an older recipe) or present.
 image_state() {
-  local label
+  local label expected=$stand_in_version
+  case "$1" in tracker-ci/swarm-node:*) expected=${node_label#*=} ;; esac
   if ! label=$(docker image inspect --format '{{ index .Config.Labels "org.tracker-ci.stand-in" }}' "$1" 2>/dev/null); then
     echo missing
-  elif [ -n "$label" ] && [ "$label" != "<no value>" ] && [ "$label" != "$stand_in_version" ]; then
+  elif [ -n "$label" ] && [ "$label" != "<no value>" ] && [ "$label" != "$expected" ]; then
     echo stale
   else
     echo present
@@ -90,6 +141,8 @@ for ref in "$@"; do
     case "$ref" in
       python:*) make_python_stand_in "$ref" ;;
       redis:*) make_redis_stand_in "$ref" ;;
+      haproxy:*) make_haproxy_stand_in "$ref" ;;
+      tracker-ci/swarm-node:*) make_swarm_node "$ref" ;;
       *) log "cannot make $ref: no recipe for it" ;;
     esac
   fi

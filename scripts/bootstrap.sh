@@ -8,7 +8,8 @@
 #   - .venv with the pinned tools of requirements-dev.txt, Node linters in tools/node_modules;
 #   - the Compose v2 CLI plugin, linked from .venv when `docker compose` is missing, and the buildx
 #     plugin, so that Compose builds with BuildKit as GitHub's runners do;
-#   - the base images generated projects use, pulled or else made locally (scripts/base-images.sh).
+#   - the base images generated projects use and the swarm tier's node image, pulled or else made locally
+#     (scripts/base-images.sh).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -210,7 +211,8 @@ main() {
   ensure_compose_plugin
   ensure_buildx_plugin
   if engine_answers; then
-    mapfile -t base_images < <(cd "$repo_root" && "$venv/bin/python" -m testkit.template)
+    # The template's base images, and the swarm tier's node image.
+    mapfile -t base_images < <(cd "$repo_root" && "$venv/bin/python" -m testkit.template && "$venv/bin/python" -m testkit.swarm)
     TRACKER_CI_CACHE="$cache_dir" "$repo_root/scripts/base-images.sh" "${base_images[@]}"
   fi
 }

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -27,6 +29,7 @@ CACHE_DIR = Path(
 )
 HOSTS_FILE = Path("/etc/hosts")
 HOSTS_MARKER = "# tracker-ci stand-in"
+SEEN = re.compile(r"This page has been seen (\d+) times\.")
 
 
 def require(condition: bool, reason: str) -> None:
@@ -186,3 +189,34 @@ def bounded_load(url: str, total: int, connections: int, timeout: float = 10) ->
     shares = [total // connections + (1 if index < total % connections else 0) for index in range(connections)]
     with ThreadPoolExecutor(max_workers=connections) as pool:
         return sum(pool.map(one_connection, shares), Counter())
+
+
+class Traffic(threading.Thread):
+    """GETs a URL in a loop on one keep-alive session, recording every status ("error" for no response) and
+    every count a page showed, until stopped; it stops by itself after `limit` requests or `seconds`."""
+
+    def __init__(self, url: str, limit: int = 100_000, seconds: float = 300):
+        super().__init__(daemon=True)
+        self.url, self.limit, self.seconds = url, limit, seconds
+        self.statuses, self.counts = [], []
+        self._stop_requested = threading.Event()
+
+    @property
+    def highest_seen(self) -> int:
+        return max(self.counts, default=0)
+
+    def run(self):
+        session = requests.Session()
+        deadline = time.monotonic() + self.seconds
+        while not self._stop_requested.is_set() and len(self.statuses) < self.limit and time.monotonic() < deadline:
+            try:
+                response = session.get(self.url, timeout=5)
+                self.statuses.append(response.status_code)
+                if match := SEEN.fullmatch(response.text):
+                    self.counts.append(int(match.group(1)))
+            except requests.RequestException:
+                self.statuses.append("error")
+
+    def stop(self):
+        self._stop_requested.set()
+        self.join(timeout=30)

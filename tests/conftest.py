@@ -1,4 +1,5 @@
-"""Fixtures that give tests real parts: Redis, the Docker engine, an authenticated registry, an act runner."""
+"""Fixtures that give tests real parts: Redis, the Docker engine, an authenticated registry, a swarm, an act
+runner."""
 
 import json
 import os
@@ -12,7 +13,8 @@ import redis
 
 from testkit import hub
 from testkit.harness import REPO_ROOT, redis_server_process, require, require_command, run
-from testkit.projects import bake, make_venv
+from testkit.projects import bake, make_venv, unique_name
+from testkit.swarm import NODE_IMAGE, node_image_present, swarm_of
 from testkit.template import COOKIECUTTER_JSON
 
 ACTION_REF = COOKIECUTTER_JSON["tracker_ci_action"]
@@ -55,6 +57,14 @@ def docker_engine():
     compose = run(["docker", "compose", "version", "--short"], check=False)
     require(compose.returncode == 0, "`docker compose` (v2) is not available (run scripts/bootstrap.sh)")
     return json.loads(info.stdout)
+
+
+@pytest.fixture(scope="session")
+def swarm(tmp_path_factory, docker_engine):  # pylint: disable=unused-argument
+    """One three-node Docker Swarm per session (testkit.swarm), its manager the first node."""
+    require(node_image_present(), f"the swarm node image {NODE_IMAGE} is missing (run scripts/bootstrap.sh)")
+    with swarm_of(3, unique_name("tracker-ci-swarm"), tmp_path_factory.mktemp("swarm")) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

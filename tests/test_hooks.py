@@ -127,10 +127,11 @@ def test_should_apply_each_registrys_naming_rules(tmp_path, registry, namespace,
 @pytest.mark.parametrize(
     ("answers", "removed"),
     [
-        ({}, ["web/.flake8"]),
-        ({"style_gate": "black-isort-flake8"}, []),
-        ({"ci": "none"}, ["web/.flake8", ".github/workflows", ".github/zizmor.yml"]),
-        ({"ci": "inline"}, ["web/.flake8", ".github/zizmor.yml"]),
+        ({}, ["web/.flake8", "deploy"]),
+        ({"style_gate": "black-isort-flake8"}, ["deploy"]),
+        ({"ci": "none"}, ["web/.flake8", ".github/workflows", ".github/zizmor.yml", "deploy"]),
+        ({"ci": "inline"}, ["web/.flake8", ".github/zizmor.yml", "deploy"]),
+        ({"deploy": "swarm"}, ["web/.flake8"]),
     ],
 )
 def test_should_remove_only_the_files_of_unselected_options(tmp_path, answers, removed):

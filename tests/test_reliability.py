@@ -2,19 +2,15 @@
 outage, a crash of Redis, clients without the password, privileges, and bad HTTP input."""
 
 import json
-import re
-import threading
 import time
 
 import pytest
 import requests
 
-from testkit.harness import bounded_load, run, wait_until
+from testkit.harness import SEEN, Traffic, bounded_load, run, wait_until
 from testkit.projects import ComposeProject, built_compose_project, fresh_stack
 
 pytestmark = pytest.mark.docker
-
-SEEN = re.compile(r"This page has been seen (\d+) times\.")
 
 
 @pytest.fixture(scope="module")
@@ -37,30 +33,6 @@ def _counter(project: ComposeProject) -> int:
 def _container(project: ComposeProject, service: str) -> dict:
     container_id = project.compose("ps", "--quiet", service).stdout.strip()
     return json.loads(run(["docker", "inspect", container_id]).stdout)[0]
-
-
-class Traffic(threading.Thread):
-    """Requests / in a loop until stopped, recording statuses and the highest count any response showed."""
-
-    def __init__(self, url: str):
-        super().__init__(daemon=True)
-        self.url, self.statuses, self.highest_seen = url, [], 0
-        self._stop_requested = threading.Event()
-
-    def run(self):
-        session = requests.Session()
-        while not self._stop_requested.is_set():
-            try:
-                response = session.get(self.url, timeout=5)
-                self.statuses.append(response.status_code)
-                if match := SEEN.fullmatch(response.text):
-                    self.highest_seen = max(self.highest_seen, int(match.group(1)))
-            except requests.RequestException:
-                self.statuses.append("error")
-
-    def stop(self):
-        self._stop_requested.set()
-        self.join(timeout=30)
 
 
 def test_should_count_exactly_under_concurrent_load(stack):

@@ -51,6 +51,12 @@ SUPPORTED = [
     pytest.param({"tracker_ci_action": f"acme/tracker-ci@{'0a' * 20}"}, {
         ".github/workflows/ci.yml": [f"uses: acme/tracker-ci@{'0a' * 20}"],
     }, [], id="action-pinned-by-commit"),
+    pytest.param({"deploy": "swarm"}, {
+        "deploy/stack.yml": ["image: \"${IMAGE:?", "redis:8.10-trixie", "haproxy:3.2", "order: start-first",
+                             "failure_action: rollback", "endpoint_mode: dnsrr", "mode: host", "page_tracker.redis == true"],
+        "deploy/haproxy.cfg": ["server-template web 32 tasks.web-service:8000", "retry-on conn-failure"],
+        "deploy/deploy.sh": ["default_stack=page_tracker", "docker stack deploy"],
+    }, [], id="deploy-swarm"),
     pytest.param({"default_branch": "master"}, {".github/workflows/ci.yml": ['- "master"']}, [], id="branch-master"),
     pytest.param({"project_name": "Visit Counter"}, {
         "web/pyproject.toml": ['name = "visit-counter"'],
@@ -65,7 +71,7 @@ REGISTRY_NAMESPACES = {"docker.io": "realpython", "ghcr.io": "octo-org", "regist
 PAIRWISE_OPTIONS = {
     **{
         name: COOKIECUTTER_JSON[name]
-        for name in ("python_version", "ci", "style_gate", "redis_version", "redis_appendfsync")
+        for name in ("python_version", "ci", "style_gate", "redis_version", "redis_appendfsync", "deploy")
     },
     "registry": list(REGISTRY_NAMESPACES),
 }
@@ -142,6 +148,8 @@ def _assert_valid_files(project):
 
 
 def _assert_lint_clean(project):
+    if (project / "deploy").exists():
+        run([require_command("shellcheck"), project / "deploy" / "deploy.sh"])
     workflows = sorted((project / ".github" / "workflows").glob("*.yml"))
     dependabot = project / ".github" / "dependabot.yml"
     run([require_command("check-jsonschema"), "--builtin-schema", "vendor.dependabot", dependabot])
@@ -174,12 +182,31 @@ def test_should_render_each_combination_of_options(cookies, answers):
     assert f"FROM {derived('__python_image', **answers)} AS builder" in dockerfile
     assert ("ruff format --check" in dockerfile) == (answers["style_gate"] == "ruff")
     assert derived("__redis_image", **answers) in (project / "docker-compose.yml").read_text(encoding="utf-8")
+    assert (project / "deploy" / "stack.yml").exists() == (answers["deploy"] == "swarm")
     assert f"REDIS_APPENDFSYNC={answers['redis_appendfsync']}\n" in (project / ".env").read_text(encoding="utf-8")
     workflow = project / ".github" / "workflows" / "ci.yml"
     assert workflow.exists() == (answers["ci"] != "none")
     if answers["ci"] != "none":
         assert derived("__registry_password", **answers) in workflow.read_text(encoding="utf-8")
     _assert_valid_files(project)
+
+
+def test_should_run_the_same_redis_and_health_checks_on_swarm_as_in_compose(cookies):
+    # Given: stack.yml restates docker-compose.yml, as the v3 stack format cannot extend it
+    project = bake(cookies, deploy="swarm", redis_appendfsync="always")
+
+    # When
+    compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    stack = yaml.safe_load((project / "deploy" / "stack.yml").read_text(encoding="utf-8"))["services"]
+
+    # Then
+    for key in ("image", "user", "command", "healthcheck", "secrets"):
+        assert stack["redis-service"][key] == compose["redis-service"][key], key
+    for key in ("read_only", "tmpfs", "cap_drop"):
+        assert stack["web-service"][key] == compose["web-service"][key], key
+    assert stack["web-service"]["healthcheck"] == {**compose["web-service"]["healthcheck"], "start_period": "5s"}
+    assert stack["web-service"]["environment"] == compose["web-service"]["environment"]
+    assert "${REDIS_APPENDFSYNC:-always}" in stack["redis-service"]["command"]
 
 
 def _zizmor_policy(project) -> list:

@@ -1,0 +1,183 @@
+"""A real Docker Swarm of three nodes on this one machine, for the swarm tier and its benchmark.
+
+Each node is an engine in a container (the image scripts/base-images.sh makes; scripts/swarm-node.sh starts
+dockerd) on one bridge network of its own, with fixed addresses and a volume for its engine's state, so a
+stopped node rejoins. A registry on the same network holds the images: the web image is pushed to it and
+deployed by digest, as CI deploys it; the nodes take docker.io's images (Redis, HAProxy) from it as their
+registry mirror, since no real registry is reachable here. The host engine itself never joins a swarm.
+
+Run as `python -m testkit.swarm` it prints the node image's reference (the bootstrap makes sure it exists).
+"""
+
+import ipaddress
+import json
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from testkit.harness import run, wait_until
+
+NODE_IMAGE = "tracker-ci/swarm-node:trixie"
+# An engine in a container without --privileged (which this host refuses): every capability but the one the
+# host's engine lacks, no seccomp/AppArmor profile, writable /proc and /sys paths, every device.
+NODE_SECURITY = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm",
+]  # fmt: skip
+REGISTRY_PORT = 5000
+# Candidate subnets for the swarm's network; the first one no other network uses is taken.
+SUBNETS = [f"10.231.{third}.0/24" for third in range(7, 40)]
+
+
+@dataclass
+class Node:
+    name: str
+    address: str
+
+    def docker(self, *args, check=True, timeout=300, **kwargs) -> subprocess.CompletedProcess:
+        """The docker CLI inside this node, talking to its own engine."""
+        return run(["docker", "exec", "-i", self.name, "docker", *args], check=check, timeout=timeout, **kwargs)
+
+    def shell(self, script: str, *args, check=True, timeout=300) -> subprocess.CompletedProcess:
+        return run(
+            ["docker", "exec", "-i", self.name, "bash", "-c", script, "bash", *args], check=check, timeout=timeout
+        )
+
+    def engine_answers(self) -> bool:
+        return self.docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=10).returncode == 0
+
+
+@dataclass
+class Swarm:
+    network: str
+    subnet: str
+    nodes: list[Node] = field(default_factory=list)
+
+    def address(self, host: int) -> str:
+        return str(ipaddress.ip_network(self.subnet).network_address + host)
+
+    @property
+    def manager(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def registry(self) -> str:
+        return f"{self.network}-registry"
+
+    @property
+    def registry_host(self) -> str:
+        return f"{self.address(2)}:{REGISTRY_PORT}"
+
+    def push(self, image: str, repository: str) -> str:
+        """Moves a host image into the manager and pushes it to the swarm's registry as `repository`
+        (a path such as realpython/page-tracker:v1); returns its reference by digest there."""
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        try:
+            run(["docker", "exec", "-i", self.manager.name, "docker", "load", "--quiet"], stdin=save.stdout)
+        finally:
+            save.stdout.close()
+            save.wait()
+        target = f"{self.registry_host}/{repository}"
+        self.manager.docker("tag", image, target)
+        self.manager.docker("push", "--quiet", target)
+        digests = json.loads(
+            self.manager.docker("image", "inspect", "--format", "{{json .RepoDigests}}", target).stdout
+        )
+        name = target.rsplit(":", 1)[0]
+        return next(digest for digest in digests if digest.startswith(f"{name}@"))
+
+    def mirror(self, image: str) -> None:
+        """Puts a docker.io image (e.g. redis:8.10-trixie) into the registry the nodes use as their mirror."""
+        repository = image if "/" in image else f"library/{image}"
+        self.push(image, repository)
+
+
+def node_image_present() -> bool:
+    return run(["docker", "image", "inspect", NODE_IMAGE], check=False).returncode == 0
+
+
+def _create_network(name: str) -> str:
+    for subnet in SUBNETS:
+        if run(["docker", "network", "create", "--subnet", subnet, name], check=False).returncode == 0:
+            return subnet
+    raise AssertionError(f"no free subnet among {SUBNETS[0]} .. {SUBNETS[-1]} for the swarm's network")
+
+
+def _start_registry(swarm: Swarm, workdir: Path) -> None:
+    """Debian's docker-registry binary (the one the stand-in Docker Hub runs) in a node-image container."""
+    config = workdir / "registry.yml"
+    config.write_text(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n"
+        f"http:\n  addr: :{REGISTRY_PORT}\n",
+        encoding="utf-8",
+    )
+    run(["docker", "run", "--detach", "--name", swarm.registry, "--network", swarm.network, "--ip", swarm.address(2),
+         "--volume", "/usr/bin/docker-registry:/usr/bin/docker-registry:ro",
+         "--volume", f"{config}:/etc/registry.yml:ro", "--entrypoint", "docker-registry",
+         NODE_IMAGE, "serve", "/etc/registry.yml"])  # fmt: skip
+
+
+def _start_node(swarm: Swarm, index: int) -> Node:
+    node = Node(f"{swarm.network}-node{index}", swarm.address(10 + index))
+    run(["docker", "run", "--detach", "--name", node.name, "--hostname", f"node{index}",
+         "--network", swarm.network, "--ip", node.address, *NODE_SECURITY,
+         "--volume", f"{node.name}:/var/lib/docker", NODE_IMAGE,
+         "--insecure-registry", swarm.registry_host, "--registry-mirror", f"http://{swarm.registry_host}"])  # fmt: skip
+    return node
+
+
+def _remove(swarm: Swarm) -> None:
+    names = [node.name for node in swarm.nodes] + [swarm.registry]
+    run(["docker", "rm", "--force", "--volumes", *names], check=False)
+    run(["docker", "volume", "rm", "--force", *[node.name for node in swarm.nodes]], check=False)
+    run(["docker", "network", "rm", swarm.network], check=False)
+
+
+@contextmanager
+def swarm_of(size: int, name: str, workdir: Path):
+    """`size` nodes in one swarm, the first its manager; a 1 s dispatcher heartbeat, so a lost node is
+    noticed in seconds. Removed (nodes, their volumes, registry, network) when the block ends."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    swarm = Swarm(network=name, subnet=_create_network(name))
+    try:
+        _start_registry(swarm, workdir)
+        swarm.nodes = [_start_node(swarm, index) for index in range(1, size + 1)]
+        for node in swarm.nodes:
+            wait_until(node.engine_answers, timeout=60, what=f"the engine of {node.name}", interval=0.3)
+        swarm.manager.docker("swarm", "init", "--advertise-addr", swarm.manager.address, "--dispatcher-heartbeat", "1s")
+        token = swarm.manager.docker("swarm", "join-token", "--quiet", "worker").stdout.strip()
+        for node in swarm.nodes[1:]:
+            node.docker("swarm", "join", "--token", token, f"{swarm.manager.address}:2377")
+        yield swarm
+    finally:
+        _remove(swarm)
+
+
+@dataclass
+class SwarmProject:
+    """A baked project whose deploy/ runs on the swarm's manager, as an operator runs it there."""
+
+    swarm: Swarm
+    path: Path
+    remote: str = "/srv/project"
+
+    def upload(self) -> None:
+        self.swarm.manager.shell(f"rm -rf {self.remote} && mkdir -p {self.remote}")
+        run(["docker", "cp", f"{self.path}/.", f"{self.swarm.manager.name}:{self.remote}"])
+
+    def deploy(self, image: str, check=True, timeout=600, **env) -> subprocess.CompletedProcess:
+        settings = [item for name, value in env.items() for item in ("--env", f"{name}={value}")]
+        return run(
+            ["docker", "exec", *settings, self.swarm.manager.name, "bash", f"{self.remote}/deploy/deploy.sh", image],
+            check=check,
+            timeout=timeout,
+        )
+
+    def url(self, node: Node, path: str = "/") -> str:
+        return f"http://{node.address}:80{path}"
+
+
+if __name__ == "__main__":
+    print(NODE_IMAGE)

@@ -1,0 +1,250 @@
+"""The generated deploy/ on a real three-node Docker Swarm (testkit.swarm): the pushed image deployed by digest
+behind the HAProxy edge, scaled, rolled forward and back, its tasks and nodes stopped, all under load, with
+every request counted exactly once. The tests run in file order on one stack, as an operator's day would."""
+
+import json
+import os
+import time
+from collections import Counter
+
+import pytest
+import requests
+
+from testkit.harness import SEEN, Traffic, bounded_load, run, wait_until
+from testkit.projects import bake, change_code_only, unique_name
+from testkit.swarm import SwarmProject
+
+pytestmark = pytest.mark.swarm
+
+STACK = "page_tracker"
+WEB = f"{STACK}_web-service"
+REDIS = f"{STACK}_redis-service"
+SERVICES = [WEB, REDIS, f"{STACK}_proxy-service"]
+# What each change took, for the closing note and the README (printed at the end of the module).
+TIMES = {}
+
+
+def _build_web_image(project, name: str) -> str:
+    run(["docker", "compose", "build", "web-service"], cwd=project, env=_compose_env(name), timeout=900)
+    return f"{name}-web-service"
+
+
+def _compose_env(name: str) -> dict:
+    return {**os.environ, "COMPOSE_PROJECT_NAME": name}
+
+
+@pytest.fixture(scope="module")
+def release(cookies_session, swarm):
+    """v1 and v2 of a project with deploy=swarm, pushed to the swarm's registry by digest; v3, v2 with a web
+    server on the wrong port, whose health check fails; the base images in the nodes' mirror."""
+    project = bake(cookies_session, deploy="swarm")
+    name = unique_name("tracker-ci-deploy")
+    v1 = swarm.push(_build_web_image(project, name), "realpython/page-tracker:v1")
+    change_code_only(project, "v2")
+    v2_image = _build_web_image(project, name)
+    v2 = swarm.push(v2_image, "realpython/page-tracker:v2")
+    v3_image = f"{name}-unhealthy"
+    run(["docker", "build", "--tag", v3_image, "-"], input=f'FROM {v2_image}\nCMD ["gunicorn", "--bind", '
+        f'"0.0.0.0:8001", "page_tracker.app:app"]\n', timeout=300)  # fmt: skip
+    v3 = swarm.push(v3_image, "realpython/page-tracker:v3")
+    for image in ("redis:8.10-trixie", "haproxy:3.2"):
+        swarm.mirror(image)
+    deployed = SwarmProject(swarm, project)
+    deployed.upload()
+    try:
+        yield {"v1": v1, "v2": v2, "v3": v3, "project": deployed}
+    finally:
+        run(["docker", "rmi", f"{name}-web-service", v3_image], check=False)
+        print("\nswarm times:", json.dumps(TIMES))
+
+
+def _count(project: SwarmProject, node) -> int:
+    return int(SEEN.fullmatch(requests.get(project.url(node), timeout=5).text).group(1))
+
+
+def _web_tasks(swarm) -> list[dict]:
+    lines = swarm.manager.docker(
+        "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{json .}}", WEB
+    ).stdout.splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _assert_counted_once(traffics: list[Traffic], before: int, after: int, allowed_lost: int = 0) -> None:
+    """Every 200 showed a count no other request showed, and the counter rose by the 200s (plus the one
+    request that read `after`), so nothing was counted twice; `allowed_lost` requests may have failed."""
+    statuses = Counter(status for traffic in traffics for status in traffic.statuses)
+    counts = [count for traffic in traffics for count in traffic.counts]
+    failed = sum(number for status, number in statuses.items() if status != 200)
+    assert failed <= allowed_lost, statuses
+    assert statuses[200] > 100, statuses
+    assert len(counts) == len(set(counts)) == statuses[200]
+    assert before + statuses[200] + 1 <= after <= before + statuses[200] + 1 + failed
+
+
+def _under_load(project: SwarmProject, nodes) -> list[Traffic]:
+    traffics = [Traffic(project.url(node), seconds=240) for node in nodes for _ in range(2)]
+    for traffic in traffics:
+        traffic.start()
+    time.sleep(1)
+    return traffics
+
+
+def _stop(traffics: list[Traffic]) -> None:
+    time.sleep(1)
+    for traffic in traffics:
+        traffic.stop()
+
+
+def test_should_deploy_the_pushed_digest_on_every_node_and_count_exactly(swarm, release):
+    # Given
+    project = release["project"]
+
+    # When
+    started = time.monotonic()
+    result = project.deploy(release["v1"])
+    TIMES["first deploy"] = round(time.monotonic() - started, 1)
+
+    # Then: every service converged, the web tasks run the digest, one on each node
+    assert result.stdout.rstrip().endswith(f"deploy: stack {STACK} converged"), result.stdout
+    spec_image = swarm.manager.docker(
+        "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", WEB
+    ).stdout.strip()
+    assert spec_image == release["v1"]
+    assert sorted(task["Node"] for task in _web_tasks(swarm)) == ["node1", "node2", "node3"]
+
+    # Then: requests through any node's proxy count exactly
+    before = _count(project, swarm.nodes[0])
+    statuses = bounded_load(project.url(swarm.nodes[1]), total=900, connections=9)
+    assert statuses == {200: 900}
+    assert _count(project, swarm.nodes[2]) == before + 901
+
+
+def test_should_keep_the_redis_password_out_of_the_swarm(swarm, release):
+    # Given
+    password = (release["project"].path / "secrets" / "redis-password").read_text(encoding="utf-8")
+
+    # When
+    seen = {"host processes": run(["ps", "-eww", "-o", "args"]).stdout}
+    seen["service inspect"] = swarm.manager.docker("service", "inspect", *SERVICES).stdout
+    seen["service logs"] = "".join(swarm.manager.docker("service", "logs", service).stdout for service in SERVICES)
+    for node in swarm.nodes:
+        containers = node.docker("ps", "--quiet").stdout.split()
+        seen[f"{node.name} inspect"] = node.docker("inspect", *containers).stdout
+        seen[f"{node.name} processes"] = node.shell("ps -eww -o args").stdout
+        seen[f"{node.name} environments"] = node.shell(
+            'for container in "$@"; do docker exec "$container" cat /proc/1/environ; done', *containers
+        ).stdout
+
+    # Then
+    assert [where for where, text in seen.items() if password in text] == []
+    assert "redis-password" in seen["service inspect"]  # the secret is there, by reference only
+
+
+def test_should_scale_out_and_in_under_load_without_a_failed_request(swarm, release):
+    # Given
+    project = release["project"]
+    before = _count(project, swarm.nodes[0])
+    traffics = _under_load(project, swarm.nodes)
+
+    # When
+    for replicas in (1, 5, 2):
+        started = time.monotonic()
+        project.deploy(release["v1"], WEB_REPLICAS=replicas)
+        TIMES[f"scale to {replicas}"] = round(time.monotonic() - started, 1)
+        assert len(_web_tasks(swarm)) == replicas
+    _stop(traffics)
+
+    # Then
+    _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]))
+
+
+def test_should_roll_forward_and_roll_a_failing_version_back_without_a_failed_request(swarm, release):
+    # Given
+    project = release["project"]
+    before = _count(project, swarm.nodes[0])
+    traffics = _under_load(project, swarm.nodes)
+
+    # When: v2, then v3 whose tasks never get healthy
+    started = time.monotonic()
+    forward = project.deploy(release["v2"])
+    TIMES["rolling update of 3"] = round(time.monotonic() - started, 1)
+    started = time.monotonic()
+    back = project.deploy(release["v3"], check=False, DEPLOY_TIMEOUT=180)
+    TIMES["failed update rolled back"] = round(time.monotonic() - started, 1)
+    _stop(traffics)
+
+    # Then
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    assert back.returncode != 0, back.stdout + back.stderr
+    assert f"{WEB} failed: rolled back to the previous version" in back.stdout
+    assert "deploy: not deployed: " + WEB in back.stderr
+    assert {task["Image"] for task in _web_tasks(swarm)} == {release["v2"]}
+    assert len(_web_tasks(swarm)) == 3
+    _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]))
+
+
+def _running_web_tasks_on(swarm, nodes: set) -> bool:
+    tasks = _web_tasks(swarm)
+    return (
+        len(tasks) == 3
+        and all(task["CurrentState"].startswith("Running") for task in tasks)
+        and ({task["Node"] for task in tasks} <= nodes)
+    )
+
+
+def test_should_reschedule_a_stopped_task_and_a_stopped_node_without_a_failed_request(swarm, release):
+    # Given: load through the proxies of the first two nodes; the third will go
+    project = release["project"]
+    first_two, third = swarm.nodes[:2], swarm.nodes[2]
+    before = _count(project, swarm.nodes[0])
+    traffics = _under_load(project, first_two)
+    every_node = {"node1", "node2", "node3"}
+
+    # When: a web task's container stopped
+    task = _web_tasks(swarm)[0]
+    node = next(node for node in swarm.nodes if node.name.endswith(task["Node"]))
+    container = node.docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.task.id={task['ID']}").stdout
+    started = time.monotonic()
+    node.docker("stop", container.strip())
+    wait_until(lambda: _running_web_tasks_on(swarm, every_node) and len(_web_tasks(swarm)) == 3, 60, "3 web tasks")
+    TIMES["stopped task replaced"] = round(time.monotonic() - started, 1)
+
+    # When: the third node stopped
+    started = time.monotonic()
+    run(["docker", "stop", third.name])
+    try:
+        wait_until(lambda: _running_web_tasks_on(swarm, {"node1", "node2"}), 90, "the web tasks to leave node3")
+        TIMES["stopped node's tasks rescheduled"] = round(time.monotonic() - started, 1)
+        _stop(traffics)
+    finally:
+        run(["docker", "start", third.name])
+        wait_until(third.engine_answers, 60, f"the engine of {third.name}", interval=0.5)
+
+    # Then
+    _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]))
+
+
+def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
+    # Given
+    project = release["project"]
+    before = _count(project, swarm.nodes[0])
+    redis_node = swarm.manager  # deploy.sh labelled the manager for Redis
+    container = redis_node.docker(
+        "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={REDIS}"
+    ).stdout.split()[0]
+
+    # When
+    redis_node.docker("stop", container)
+    first = wait_until(lambda: _count_or_none(project, swarm.nodes[0]), 60, "the count to be served again", 0.5)
+
+    # Then: Redis stopped gracefully, so the append-only file kept every count
+    assert first == before + 1
+    assert redis_node.docker(
+        "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={REDIS}"
+    ).stdout.split() != [container]
+
+
+def _count_or_none(project, node):
+    """The count, or None while the service answers with an error."""
+    match = SEEN.fullmatch(requests.get(project.url(node), timeout=5).text)
+    return int(match.group(1)) if match else None
