@@ -24,48 +24,47 @@ suite_for_python() {
   esac
 }
 
-# Prints the path of a cached rootfs tarball for a Debian suite, making it on first use.
-rootfs_tarball() {
-  local suite=$1 tarball="$cache_dir/rootfs-$1.tar"
+# Prints the path of the cached rootfs tarball NAME, making it on first use: a minimal debootstrap of SUITE with
+# PACKAGES, then the function SETUP run on the rootfs.
+cached_rootfs() {
+  local name=$1 suite=$2 packages=$3 setup=$4 tarball="$cache_dir/rootfs-$1.tar"
   if [ ! -s "$tarball" ]; then
     local rootfs
-    rootfs=$(mktemp -d "$cache_dir/rootfs-$suite.XXXXXX")
-    log "debootstrap $suite (one rootfs serves the python and redis stand-ins)" >&2
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,redis-server \
-      "$suite" "$rootfs" >"$cache_dir/debootstrap-$suite.log" 2>&1
-    cp "$host_ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
-    printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
-    ln -sf python3 "$rootfs/usr/bin/python"
-    mkdir -p "$rootfs/data"
-    chroot "$rootfs" chown redis:redis /data
-    pack_rootfs "$rootfs" "$tarball"
+    rootfs=$(mktemp -d "$cache_dir/rootfs-$name.XXXXXX")
+    log "debootstrap $suite for rootfs-$name" >&2
+    debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" >"$cache_dir/debootstrap-$name.log" 2>&1
+    "$setup" "$rootfs"
+    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
+    tar -C "$rootfs" -cf "$tarball.partial" .
+    mv "$tarball.partial" "$tarball"
+    rm -rf "$rootfs"
   fi
   printf '%s\n' "$tarball"
+}
+
+# One rootfs per suite serves the python and redis stand-ins.
+rootfs_tarball() {
+  cached_rootfs "$1" "$1" python3,python3-venv,ca-certificates,redis-server set_up_python_and_redis
+}
+
+set_up_python_and_redis() {
+  local rootfs=$1
+  cp "$host_ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
+  ln -sf python3 "$rootfs/usr/bin/python"
+  mkdir -p "$rootfs/data"
+  chroot "$rootfs" chown redis:redis /data
 }
 
 # The swarm tier's rootfs: an engine (for the nodes), HAProxy (for its stand-in) and sshd (a manager that CI
 # reaches over SSH). One debootstrap of about 45 s serves both images.
 swarm_rootfs_tarball() {
-  local suite=$1 tarball="$cache_dir/rootfs-swarm-$1.tar"
-  if [ ! -s "$tarball" ]; then
-    local rootfs
-    rootfs=$(mktemp -d "$cache_dir/rootfs-swarm-$suite.XXXXXX")
-    log "debootstrap $suite (the swarm node and haproxy stand-in)" >&2
-    debootstrap --variant=minbase \
-      --include=docker.io,docker-cli,iproute2,ca-certificates,procps,iptables,curl,tini,haproxy,openssh-server \
-      "$suite" "$rootfs" >"$cache_dir/debootstrap-swarm-$suite.log" 2>&1
-    mkdir -p "$rootfs/usr/local/etc/haproxy" "$rootfs/run/sshd"
-    pack_rootfs "$rootfs" "$tarball"
-  fi
-  printf '%s\n' "$tarball"
+  cached_rootfs "swarm-$1" "$1" \
+    docker.io,docker-cli,iproute2,ca-certificates,procps,iptables,curl,tini,haproxy,openssh-server set_up_swarm
 }
 
-pack_rootfs() {
-  local rootfs=$1 tarball=$2
-  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
-  tar -C "$rootfs" -cf "$tarball.partial" .
-  mv "$tarball.partial" "$tarball"
-  rm -rf "$rootfs"
+set_up_swarm() {
+  mkdir -p "$1/usr/local/etc/haproxy" "$1/run/sshd"
 }
 
 make_python_stand_in() {
