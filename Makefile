@@ -18,4 +18,5 @@ bench: bootstrap
 	.venv/bin/python -m benchmarks.throughput
 	.venv/bin/python -m benchmarks.image_size
 	.venv/bin/python -m benchmarks.pipeline
+	.venv/bin/python -m benchmarks.swarm
 	.venv/bin/python -m benchmarks.suite

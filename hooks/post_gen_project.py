@@ -92,7 +92,12 @@ def next_steps(answers: dict) -> str:
         )
     if answers["ci"] == "action" and not COMMIT_PIN.search(answers["tracker_ci_action"]):
         steps.append(f"pin {answers['tracker_ci_action']} to its release commit in ci.yml (see README.md)")
-    if answers["deploy"] == "swarm":
+    if answers["deploy"] == "swarm" and answers["ci"] == "action":
+        steps.append(
+            "to deploy from CI, create the environment 'production' with the secrets DEPLOY_SSH_TARGET,"
+            " DEPLOY_SSH_KEY, DEPLOY_SSH_KNOWN_HOSTS and REDIS_PASSWORD (see README.md)"
+        )
+    elif answers["deploy"] == "swarm":
         steps.append("deploy the pushed image to Docker Swarm: deploy/deploy.sh <image>@sha256:<digest> (see README.md)")
     steps.append("take template updates later with cruft: cruft check, cruft update (see README.md)")
     return "Next steps:\n" + "\n".join(f"  {number}. {step}" for number, step in enumerate(steps, 1))

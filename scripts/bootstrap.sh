@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs, and only what is missing: safe to run twice, fast the second time.
-#   - system tools (Docker engine, redis-server, docker-registry, debootstrap, wrk, jq) via apt, only when absent
+#   - system tools (Docker engine, redis-server, docker-registry, debootstrap, wrk, jq, ssh) via apt, only when absent
 #     and only where we are root; a machine that already has a Docker engine keeps its own;
 #   - a throw-away test CA (scripts/test-ca.sh) for the stand-in Docker Hub and GHCR the tests run;
 #   - the Docker engine started in the background when none answers (no systemd on our CI machines),
@@ -46,7 +46,8 @@ missing_packages() {
 
 install_system_tools() {
   # jq: the action's validate.sh reads the Compose configuration with it, as on GitHub's runners.
-  local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap wrk:wrk jq:jq)
+  local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap wrk:wrk jq:jq
+    ssh-keygen:openssh-client)
   engine_answers || command -v dockerd >/dev/null 2>&1 || wanted+=(dockerd:docker.io)
   local packages
   mapfile -t packages < <(missing_packages "${wanted[@]}")

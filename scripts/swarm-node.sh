@@ -8,4 +8,6 @@ mount -o remount,rw /sys
 for hierarchy in /sys/fs/cgroup/*; do
   mount -o remount,bind,rw "$hierarchy"
 done
+# A node killed outright leaves its engine's PID files in the container's filesystem; a restart would refuse.
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 exec dockerd --storage-driver=overlay2 "$@"

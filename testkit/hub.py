@@ -67,6 +67,7 @@ class StandInHub:
 
     docker_hub: Registry
     ghcr: Registry
+    storage: Path  # the registry's storage: the swarm tier serves it to its nodes as their docker.io mirror
 
     def registry(self, host: str) -> Registry:
         return {"docker.io": self.docker_hub, "ghcr.io": self.ghcr}[host]
@@ -119,6 +120,7 @@ auth:
     hub = StandInHub(
         docker_hub=Registry("docker.io", "https://registry-1.docker.io", username, password, ca),
         ghcr=Registry("ghcr.io", "https://ghcr.io", username, password, ca),
+        storage=workdir / "storage",
     )
     try:
         with hosts_entry("127.0.0.1", HUB_HOSTS):

@@ -60,10 +60,12 @@ def docker_engine():
 
 
 @pytest.fixture(scope="session")
-def swarm(tmp_path_factory, docker_engine):  # pylint: disable=unused-argument
-    """One three-node Docker Swarm per session (testkit.swarm), its manager the first node."""
+def swarm(tmp_path_factory, stand_in_hub):
+    """One three-node Docker Swarm per session (testkit.swarm), its manager the first node, pulling docker.io
+    images through the stand-in Docker Hub's storage."""
     require(node_image_present(), f"the swarm node image {NODE_IMAGE} is missing (run scripts/bootstrap.sh)")
-    with swarm_of(3, unique_name("tracker-ci-swarm"), tmp_path_factory.mktemp("swarm")) as cluster:
+    name, workdir = unique_name("tracker-ci-swarm"), tmp_path_factory.mktemp("swarm")
+    with swarm_of(3, name, workdir, stand_in_hub.storage) as cluster:
         yield cluster
 
 

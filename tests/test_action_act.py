@@ -7,6 +7,7 @@ import secrets
 from dataclasses import replace
 
 import pytest
+import requests
 
 from testkit.harness import git_commit, run
 from testkit.projects import (
@@ -17,6 +18,7 @@ from testkit.projects import (
     remove_images,
     unique_name,
 )
+from testkit.swarm import base_images
 
 
 def _outputs(log: str) -> dict:
@@ -54,7 +56,7 @@ class ActScenario:
         # As in a real checkout; act names github.repository after it (it is never contacted).
         run(["git", "remote", "add", "origin", f"https://github.com/acme/{self.path.name}.git"], cwd=self.path)
 
-    def run(self, event, password=None, ref="refs/heads/main"):
+    def run(self, event, password=None, ref="refs/heads/main", more_secrets=None):
         repository = {"default_branch": "main", "full_name": f"acme/{self.path.name}", "name": self.path.name}
         payload = {"repository": repository | REPOSITORY_FACTS}
         if event == "push":
@@ -66,7 +68,7 @@ class ActScenario:
             self.path,
             event,
             payload=payload,
-            secrets_=REGISTRY_SECRETS[self.registry.host](registry),
+            secrets_=REGISTRY_SECRETS[self.registry.host](registry) | (more_secrets or {}),
             actor=self.registry.username,
             env=self.docker_env,
         )
@@ -234,18 +236,20 @@ def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_
 
 @pytest.mark.act
 @pytest.mark.parametrize("ci", ["action", "inline"])
-def test_should_test_but_never_log_in_or_push_on_a_pull_request(scenario_for, ci):
-    # Given
-    scenario = scenario_for(ci=ci)
+def test_should_test_but_never_log_in_push_or_deploy_on_a_pull_request(scenario_for, ci):
+    # Given: a project that deploys to Docker Swarm from CI (the action workflow) or by hand (inline)
+    scenario = scenario_for(ci=ci, deploy="swarm")
+    production = {"DEPLOY_SSH_KEY": "never-read-key", "DEPLOY_SSH_TARGET": "root@127.0.0.1:1"}
 
     # When: act hands the secrets to every run; only the pull-request job runs, and it reads none
-    result, outputs = scenario.run("pull_request")
+    result, outputs = scenario.run("pull_request", more_secrets=production)
 
     # Then
     assert result.exit_code == 0, result.log[-5000:]
     assert "2 passed" in result.log
     assert outputs.get("e2e-exit-code", "0") == "0"
     assert "Log in to" not in result.log and "Login Succeeded" not in result.log
+    assert "Deploy the pushed image" not in result.log and "deploy: " not in result.log
     assert scenario.registry.tags(scenario.repository) == []
     assert scenario.local_tags() == []
 
@@ -283,3 +287,36 @@ def test_should_fail_clearly_without_leaking_a_wrong_password(scenario):
     assert wrong_password not in result.log
     assert scenario.registry.password not in result.log
     assert scenario.registry.tags(scenario.repository) == []
+
+
+@pytest.mark.act
+@pytest.mark.swarm
+def test_should_deploy_the_pushed_digest_to_the_swarm_over_ssh_after_a_push_to_the_default_branch(scenario_for, swarm):
+    # Given: a project with deploy=swarm, the production environment's secrets for the test swarm's manager
+    scenario = scenario_for(deploy="swarm")
+    swarm.mirror(*base_images(deploy="swarm"))
+    key = swarm.ssh_key.read_text(encoding="utf-8")
+    production = {
+        "DEPLOY_SSH_KEY": key,
+        "DEPLOY_SSH_KNOWN_HOSTS": swarm.known_hosts(),
+        "DEPLOY_SSH_TARGET": swarm.ssh_target,
+        "REDIS_PASSWORD": secrets.token_urlsafe(24),
+    }
+
+    # When
+    result, outputs = scenario.run("push", more_secrets=production)
+
+    # Then: the deploy job ran after the push and the swarm runs exactly the pushed digest, through the proxy
+    try:
+        assert result.exit_code == 0, result.log[-6000:]
+        assert "deploy: stack page_tracker converged" in result.log
+        deployed = swarm.manager.docker(
+            "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "page_tracker_web-service"
+        ).stdout.strip()
+        assert deployed == f"{scenario.listed}@{outputs['digest']}"  # the CLI names Hub images short
+        answer = requests.get(f"http://{swarm.nodes[1].address}/", timeout=5)
+        assert answer.text == "This page has been seen 1 times."
+        assert key.splitlines()[1] not in result.log
+        assert production["REDIS_PASSWORD"] not in result.log
+    finally:
+        swarm.remove_stack("page_tracker")

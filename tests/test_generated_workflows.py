@@ -69,7 +69,7 @@ def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_en
 
     # When
     jobs = workflow["jobs"]
-    with_credentials = {name for name, job in jobs.items() if "secrets." in yaml.safe_dump(job)}
+    with_credentials = {name for name, job in jobs.items() if "secrets." in yaml.safe_dump(job)} - {"deploy"}
 
     # Then: read only by default; pull requests read only, no secrets, no environment
     assert workflow["permissions"] == {"contents": "read"}
@@ -91,3 +91,39 @@ def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_en
     assert publish["environment"] == "registry"
     write = {"packages": "write"} if answers.get("registry") == "ghcr.io" else {}
     assert publish["permissions"] == {"contents": "read", **write}
+
+
+@pytest.mark.parametrize(
+    ("answers", "deploys"),
+    [
+        pytest.param({"deploy": "swarm"}, True, id="action-swarm"),
+        pytest.param({"deploy": "swarm", "default_branch": "trunk"}, True, id="action-swarm-trunk"),
+        # The inline workflow reports no digest to deploy: its README says to run deploy.sh by hand.
+        pytest.param({"deploy": "swarm", "ci": "inline"}, False, id="inline-swarm"),
+        pytest.param({}, False, id="action-no-deploy"),
+    ],
+)
+def test_should_deploy_only_the_pushed_digest_after_a_default_branch_push_in_the_production_environment(
+    cookies, answers, deploys
+):
+    # Given
+    branch = answers.get("default_branch", "main")
+    workflow = yaml.safe_load((bake(cookies, **answers) / ".github" / "workflows" / "ci.yml").read_text("utf-8"))
+
+    # When
+    jobs = workflow["jobs"]
+
+    # Then
+    assert ("deploy" in jobs) == deploys
+    if deploys:
+        deploy = jobs["deploy"]
+        assert deploy["needs"] == "publish"
+        assert deploy["if"] == f"github.event_name == 'push' && github.ref == 'refs/heads/{branch}'"
+        assert deploy["environment"] == "production"
+        assert deploy["permissions"] == {"contents": "read"}
+        assert jobs["publish"]["outputs"] == {"digest": "${{ steps.pipeline.outputs.digest }}"}
+        step_env = {name: value for step in deploy["steps"] for name, value in step.get("env", {}).items()}
+        assert step_env["IMAGE"] == "docker.io/realpython/page-tracker@${{ needs.publish.outputs.digest }}"
+        secrets_used = {name for name in ("DEPLOY_SSH_KEY", "DEPLOY_SSH_KNOWN_HOSTS", "DEPLOY_SSH_TARGET", "REDIS_PASSWORD")
+                        if f"secrets.{name}" in yaml.safe_dump(deploy)}  # fmt: skip
+        assert len(secrets_used) == 4

@@ -12,7 +12,7 @@ import requests
 
 from testkit.harness import SEEN, Traffic, bounded_load, run, wait_until
 from testkit.projects import bake, change_code_only, unique_name
-from testkit.swarm import SwarmProject
+from testkit.swarm import SwarmProject, base_images
 
 pytestmark = pytest.mark.swarm
 
@@ -47,8 +47,7 @@ def release(cookies_session, swarm):
     run(["docker", "build", "--tag", v3_image, "-"], input=f'FROM {v2_image}\nCMD ["gunicorn", "--bind", '
         f'"0.0.0.0:8001", "page_tracker.app:app"]\n', timeout=300)  # fmt: skip
     v3 = swarm.push(v3_image, "realpython/page-tracker:v3")
-    for image in ("redis:8.10-trixie", "haproxy:3.2"):
-        swarm.mirror(image)
+    swarm.mirror(*base_images(deploy="swarm"))
     deployed = SwarmProject(swarm, project)
     deployed.upload()
     try:
@@ -201,11 +200,8 @@ def test_should_reschedule_a_stopped_task_and_a_stopped_node_without_a_failed_re
     every_node = {"node1", "node2", "node3"}
 
     # When: a web task's container stopped
-    task = _web_tasks(swarm)[0]
-    node = next(node for node in swarm.nodes if node.name.endswith(task["Node"]))
-    container = node.docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.task.id={task['ID']}").stdout
     started = time.monotonic()
-    node.docker("stop", container.strip())
+    _stop_one_web_task(swarm, "stop")
     wait_until(lambda: _running_web_tasks_on(swarm, every_node) and len(_web_tasks(swarm)) == 3, 60, "3 web tasks")
     TIMES["stopped task replaced"] = round(time.monotonic() - started, 1)
 
@@ -217,11 +213,69 @@ def test_should_reschedule_a_stopped_task_and_a_stopped_node_without_a_failed_re
         TIMES["stopped node's tasks rescheduled"] = round(time.monotonic() - started, 1)
         _stop(traffics)
     finally:
-        run(["docker", "start", third.name])
-        wait_until(third.engine_answers, 60, f"the engine of {third.name}", interval=0.5)
+        _bring_back(swarm, third)
 
     # Then
     _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]))
+
+
+def _bring_back(swarm, node) -> None:
+    """Starts a stopped or killed node again and waits until its proxy serves."""
+    run(["docker", "start", node.name])
+    wait_until(node.engine_answers, 60, f"the engine of {node.name}", interval=0.5)
+    proxy = ["service", "ps", "--filter", "desired-state=running", "--filter", f"node={node.hostname}"]
+    wait_until(
+        lambda: (
+            swarm.manager.docker(*proxy, "--format", "{{.CurrentState}}", SERVICES[2], check=False)
+            .stdout.strip()
+            .startswith("Running")
+        ),
+        60,
+        f"the proxy on {node.hostname}",
+        interval=0.5,
+    )
+
+
+def _stop_one_web_task(swarm, how: str) -> None:
+    task = _web_tasks(swarm)[0]
+    node = next(node for node in swarm.nodes if node.name.endswith(task["Node"]))
+    container = node.docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.task.id={task['ID']}").stdout
+    node.docker(how, container.strip())
+
+
+def test_should_lose_at_most_the_requests_in_flight_when_a_web_task_is_killed(swarm, release):
+    # Given
+    project = release["project"]
+    before = _count(project, swarm.nodes[0])
+    traffics = _under_load(project, swarm.nodes)
+
+    # When
+    _stop_one_web_task(swarm, "kill")
+    wait_until(lambda: _running_web_tasks_on(swarm, {"node1", "node2", "node3"}), 60, "3 running web tasks")
+    _stop(traffics)
+
+    # Then: the kill may cost each client the one request it had in flight, and nothing is counted twice
+    _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]), allowed_lost=len(traffics))
+
+
+def test_should_lose_at_most_the_requests_in_flight_when_a_node_is_killed(swarm, release):
+    # Given: the web tasks spread over the three nodes again (Swarm never moves them back by itself)
+    project = release["project"]
+    first_two, third = swarm.nodes[:2], swarm.nodes[2]
+    swarm.manager.docker("service", "update", "--quiet", "--force", WEB)
+    before = _count(project, swarm.nodes[0])
+    traffics = _under_load(project, first_two)
+
+    # When
+    run(["docker", "kill", third.name])
+    try:
+        wait_until(lambda: _running_web_tasks_on(swarm, {"node1", "node2"}), 90, "the web tasks to leave node3")
+        _stop(traffics)
+    finally:
+        _bring_back(swarm, third)
+
+    # Then
+    _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]), allowed_lost=len(traffics))
 
 
 def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):

@@ -205,7 +205,10 @@ def test_should_run_the_same_redis_and_health_checks_on_swarm_as_in_compose(cook
     for key in ("read_only", "tmpfs", "cap_drop"):
         assert stack["web-service"][key] == compose["web-service"][key], key
     assert stack["web-service"]["healthcheck"] == {**compose["web-service"]["healthcheck"], "start_period": "5s"}
-    assert stack["web-service"]["environment"] == compose["web-service"]["environment"]
+    assert stack["web-service"]["environment"] == {
+        **compose["web-service"]["environment"],
+        "GUNICORN_DRAIN_SECONDS": "3",
+    }
     assert "${REDIS_APPENDFSYNC:-always}" in stack["redis-service"]["command"]
 
 

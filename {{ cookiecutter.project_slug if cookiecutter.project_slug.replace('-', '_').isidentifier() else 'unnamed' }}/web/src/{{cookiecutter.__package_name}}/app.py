@@ -5,6 +5,8 @@ from flask import Flask
 from redis import Redis, RedisError
 from redis.connection import parse_url
 
+from {{ cookiecutter.__package_name }}.gunicorn_config import DRAIN_FLAG
+
 REDIS_URL = os.getenv("REDIS_URL", "redis://localhost:6379")
 try:
     parse_url(REDIS_URL)
@@ -49,6 +51,8 @@ def index():
 @app.get("/health")
 def health():
     # A health check must not count as a page view: it only pings Redis.
+    if DRAIN_FLAG.exists():
+        return "Draining before shutdown", 503
     try:
         redis().ping()
     except RedisError as error:

@@ -55,3 +55,17 @@ def test_should_report_unavailable_when_redis_is_down(mock_redis, http_client):
     # Then
     assert response.status_code == 503
     assert response.text == "Redis is unavailable"
+
+
+def test_should_fail_health_check_while_draining(http_client, tmp_path, monkeypatch):
+    # Given: the server received SIGTERM and drains (gunicorn_config.py)
+    flag = tmp_path / "draining"
+    flag.touch()
+    monkeypatch.setattr("{{ cookiecutter.__package_name }}.app.DRAIN_FLAG", flag)
+
+    # When
+    response = http_client.get("/health")
+
+    # Then
+    assert response.status_code == 503
+    assert response.text == "Draining before shutdown"
