@@ -258,26 +258,6 @@ def test_should_lose_at_most_the_requests_in_flight_when_a_web_task_is_killed(sw
     _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]), allowed_lost=len(traffics))
 
 
-def test_should_lose_at_most_the_requests_in_flight_when_a_node_is_killed(swarm, release):
-    # Given: the web tasks spread over the three nodes again (Swarm never moves them back by itself)
-    project = release["project"]
-    first_two, third = swarm.nodes[:2], swarm.nodes[2]
-    swarm.manager.docker("service", "update", "--quiet", "--force", WEB)
-    before = _count(project, swarm.nodes[0])
-    traffics = _under_load(project, first_two)
-
-    # When
-    run(["docker", "kill", third.name])
-    try:
-        wait_until(lambda: _running_web_tasks_on(swarm, {"node1", "node2"}), 90, "the web tasks to leave node3")
-        _stop(traffics)
-    finally:
-        _bring_back(swarm, third)
-
-    # Then
-    _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]), allowed_lost=len(traffics))
-
-
 def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
     # Given
     project = release["project"]
