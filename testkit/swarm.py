@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import requests
+
 from testkit.harness import free_port, run, wait_until
 from testkit.template import derived
 
@@ -137,6 +139,19 @@ class Swarm:
             f"the networks of stack {stack} to go",
             interval=0.5,
         )
+
+
+def wait_for_the_edge(swarm: Swarm, timeout: float = 60) -> None:
+    """Waits until every node's proxy has a healthy web task: a converged deploy is not yet an edge that
+    serves, since HAProxy finds new tasks through DNS and its own health checks a second or two later."""
+
+    def serves(node: Node) -> bool:
+        try:
+            return requests.get(f"http://{node.address}:80/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_until(lambda: all(serves(node) for node in swarm.nodes), timeout, "every node's proxy to serve", 0.3)
 
 
 def base_images(**answers) -> list[str]:

@@ -18,7 +18,7 @@ from testkit.projects import (
     remove_images,
     unique_name,
 )
-from testkit.swarm import base_images
+from testkit.swarm import base_images, wait_for_the_edge
 
 
 def _outputs(log: str) -> dict:
@@ -314,6 +314,7 @@ def test_should_deploy_the_pushed_digest_to_the_swarm_over_ssh_after_a_push_to_t
             "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "page_tracker_web-service"
         ).stdout.strip()
         assert deployed == f"{scenario.listed}@{outputs['digest']}"  # the CLI names Hub images short
+        wait_for_the_edge(swarm)
         answer = requests.get(f"http://{swarm.nodes[1].address}/", timeout=5)
         assert answer.text == "This page has been seen 1 times."
         assert key.splitlines()[1] not in result.log

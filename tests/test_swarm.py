@@ -12,7 +12,7 @@ import requests
 
 from testkit.harness import SEEN, Traffic, bounded_load, run, wait_until
 from testkit.projects import bake, change_code_only, unique_name
-from testkit.swarm import SwarmProject, base_images
+from testkit.swarm import SwarmProject, base_images, wait_for_the_edge
 
 pytestmark = pytest.mark.swarm
 
@@ -111,7 +111,8 @@ def test_should_deploy_the_pushed_digest_on_every_node_and_count_exactly(swarm, 
     assert spec_image == release["v1"]
     assert sorted(task["Node"] for task in _web_tasks(swarm)) == ["node1", "node2", "node3"]
 
-    # Then: requests through any node's proxy count exactly
+    # Then: requests through any node's proxy count exactly, once the new proxies have found the tasks
+    wait_for_the_edge(swarm)
     before = _count(project, swarm.nodes[0])
     statuses = bounded_load(project.url(swarm.nodes[1]), total=900, connections=9)
     assert statuses == {200: 900}
