@@ -10,7 +10,6 @@ Run from the repository root: .venv/bin/python -m benchmarks.swarm [--duration 6
 """
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +18,7 @@ from benchmarks.common import bake_default, print_table, save
 from benchmarks.throughput import wrk
 from testkit.harness import redis_server_process, require_command, run
 from testkit.projects import unique_name
-from testkit.swarm import SwarmProject, base_images, swarm_of
+from testkit.swarm import SwarmProject, base_images, build_web_image, swarm_of
 
 REPLICAS = (1, 2, 3, 6)
 
@@ -40,12 +39,11 @@ def main() -> int:
         workdir = Path(temporary)
         project = bake_default(workdir / "project", deploy="swarm")
         name = unique_name("tracker-ci-bench")
-        env = {**os.environ, "COMPOSE_PROJECT_NAME": name}
-        run(["docker", "compose", "build", "web-service"], cwd=project, env=env, timeout=900)
+        web_image = build_web_image(project, name)
         rows, results = [], {}
         try:
             with swarm_of(3, name, workdir / "swarm", hub_storage=workdir / "hub") as swarm:
-                image = swarm.push(f"{name}-web-service", "realpython/page-tracker:bench")
+                image = swarm.push(web_image, "realpython/page-tracker:bench")
                 swarm.mirror(*base_images(deploy="swarm"))
                 deployed = SwarmProject(swarm, project)
                 deployed.upload()
@@ -58,7 +56,7 @@ def main() -> int:
                     rows.append([replicas, f"{measured['requests_per_second']:.0f}", measured["p50_ms"],
                                  measured["p99_ms"], measured["non_2xx"] + measured["socket_errors"]])  # fmt: skip
         finally:
-            run(["docker", "rmi", f"{name}-web-service"], check=False)
+            run(["docker", "rmi", web_image], check=False)
         ceiling = redis_incr_ceiling(workdir)
     print_table(["web replicas", "requests/s", "p50 ms", "p99 ms", "errors"], rows)
     print(f"\nRedis INCR ceiling (redis-benchmark, 32 clients): {ceiling:.0f} ops/s")

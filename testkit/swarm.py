@@ -14,6 +14,7 @@ Run as `python -m testkit.swarm` it prints the node image's reference (the boots
 
 import ipaddress
 import json
+import os
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,6 +153,13 @@ def wait_for_the_edge(swarm: Swarm, timeout: float = 60) -> None:
             return False
 
     wait_until(lambda: all(serves(node) for node in swarm.nodes), timeout, "every node's proxy to serve", 0.3)
+
+
+def build_web_image(project: Path, name: str) -> str:
+    """Builds a baked project's runtime image with Compose under the project name `name`; returns its tag."""
+    run(["docker", "compose", "build", "web-service"], cwd=project, env={**os.environ, "COMPOSE_PROJECT_NAME": name},
+        timeout=900)  # fmt: skip
+    return f"{name}-web-service"
 
 
 def base_images(**answers) -> list[str]:

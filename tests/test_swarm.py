@@ -3,7 +3,6 @@ behind the HAProxy edge, scaled, rolled forward and back, its tasks and nodes st
 every request counted exactly once. The tests run in file order on one stack, as an operator's day would."""
 
 import json
-import os
 import time
 from collections import Counter
 
@@ -12,7 +11,7 @@ import requests
 
 from testkit.harness import SEEN, Traffic, bounded_load, run, wait_until
 from testkit.projects import bake, change_code_only, unique_name
-from testkit.swarm import SwarmProject, base_images, wait_for_the_edge
+from testkit.swarm import SwarmProject, base_images, build_web_image, wait_for_the_edge
 
 pytestmark = pytest.mark.swarm
 
@@ -24,24 +23,15 @@ SERVICES = [WEB, REDIS, f"{STACK}_proxy-service"]
 TIMES = {}
 
 
-def _build_web_image(project, name: str) -> str:
-    run(["docker", "compose", "build", "web-service"], cwd=project, env=_compose_env(name), timeout=900)
-    return f"{name}-web-service"
-
-
-def _compose_env(name: str) -> dict:
-    return {**os.environ, "COMPOSE_PROJECT_NAME": name}
-
-
 @pytest.fixture(scope="module")
 def release(cookies_session, swarm):
     """v1 and v2 of a project with deploy=swarm, pushed to the swarm's registry by digest; v3, v2 with a web
     server on the wrong port, whose health check fails; the base images in the nodes' mirror."""
     project = bake(cookies_session, deploy="swarm")
     name = unique_name("tracker-ci-deploy")
-    v1 = swarm.push(_build_web_image(project, name), "realpython/page-tracker:v1")
+    v1 = swarm.push(build_web_image(project, name), "realpython/page-tracker:v1")
     change_code_only(project, "v2")
-    v2_image = _build_web_image(project, name)
+    v2_image = build_web_image(project, name)
     v2 = swarm.push(v2_image, "realpython/page-tracker:v2")
     v3_image = f"{name}-unhealthy"
     run(["docker", "build", "--tag", v3_image, "-"], input=f'FROM {v2_image}\nCMD ["gunicorn", "--bind", '
@@ -53,7 +43,7 @@ def release(cookies_session, swarm):
     try:
         yield {"v1": v1, "v2": v2, "v3": v3, "project": deployed}
     finally:
-        run(["docker", "rmi", f"{name}-web-service", v3_image], check=False)
+        run(["docker", "rmi", v2_image, v3_image], check=False)
         print("\nswarm times:", json.dumps(TIMES))
 
 
