@@ -192,13 +192,14 @@ def bounded_load(url: str, total: int, connections: int, timeout: float = 10) ->
 
 
 class Traffic(threading.Thread):
-    """GETs a URL in a loop on one keep-alive session, recording every status ("error" for no response) and
-    every count a page showed, until stopped; it stops by itself after `limit` requests or `seconds`."""
+    """GETs a URL in a loop on one keep-alive session, recording every status ("error" for no response), when
+    each request began and ended (`time.monotonic()`) and every count a page showed, until stopped; it stops by
+    itself after `limit` requests or `seconds`."""
 
     def __init__(self, url: str, limit: int = 100_000, seconds: float = 300):
         super().__init__(daemon=True)
         self.url, self.limit, self.seconds = url, limit, seconds
-        self.statuses, self.counts = [], []
+        self.statuses, self.spans, self.counts = [], [], []
         self._stop_requested = threading.Event()
 
     @property
@@ -209,6 +210,7 @@ class Traffic(threading.Thread):
         session = requests.Session()
         deadline = time.monotonic() + self.seconds
         while not self._stop_requested.is_set() and len(self.statuses) < self.limit and time.monotonic() < deadline:
+            began = time.monotonic()
             try:
                 response = session.get(self.url, timeout=5)
                 self.statuses.append(response.status_code)
@@ -216,6 +218,11 @@ class Traffic(threading.Thread):
                     self.counts.append(int(match.group(1)))
             except requests.RequestException:
                 self.statuses.append("error")
+            self.spans.append((began, time.monotonic()))
+
+    def under_way(self, start: float, end: float) -> list[int]:
+        """The indexes of the requests that were under way at some moment between two `time.monotonic()`s."""
+        return [index for index, (began, ended) in enumerate(self.spans) if began < end and ended > start]
 
     def stop(self):
         self._stop_requested.set()

@@ -50,8 +50,8 @@ fi
 
 # Go templates for docker's --format, written once.
 task_template='{{json .Spec.TaskTemplate}}'
-update_state='{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}'
-update_started='{{if .UpdateStatus}}{{.UpdateStatus.StartedAt}}{{end}}'
+# "<state> <started at>" of the service's last update; empty when it never had one.
+update_status='{{if .UpdateStatus}}{{.UpdateStatus.State}} {{.UpdateStatus.StartedAt}}{{end}}'
 name_and_replicas='{{.Name}} {{.Replicas}}'
 
 services() { docker stack services --format '{{.Name}}' "$stack" 2>/dev/null || true; }
@@ -59,10 +59,11 @@ services() { docker stack services --format '{{.Name}}' "$stack" 2>/dev/null || 
 # A service whose task definition changes goes through a rolling update, which must end "completed" (the update
 # started after this deploy: the previous one's status stays until then); one that is new or only scaled must
 # reach all its replicas. Swarm counts a task with a health check only once healthy.
-declare -A before before_update
+declare -A before update_started_before
 for service in $(services); do
   before[$service]=$(docker service inspect --format "$task_template" "$service")
-  before_update[$service]=$(docker service inspect --format "$update_started" "$service")
+  status=$(docker service inspect --format "$update_status" "$service")
+  update_started_before[$service]=${status#* }
 done
 
 echo "deploy: $image as stack $stack, $WEB_REPLICAS web replicas"
@@ -94,10 +95,11 @@ report() {
 
 # Prints converged or failed: <why> once the service has settled; nothing while it has not.
 settled() {
-  local service=$1 state
-  state=$(docker service inspect --format "$update_state" "$service")
+  local service=$1 status state
+  status=$(docker service inspect --format "$update_status" "$service")
+  state=${status%% *}
   if [ -n "${rolling[$service]:-}" ]; then
-    [ "$(docker service inspect --format "$update_started" "$service")" != "${before_update[$service]}" ] || return 0
+    [ "${status#* }" != "${update_started_before[$service]}" ] || return 0
     case $state in
       completed) all_replicas "$service" && echo converged ;;
       rollback_completed) echo "failed: rolled back to the previous version" ;;
