@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Step 2: builds every service (test profile included), starts every service but the test service and
+# Step 2: builds every service (test profile included) while the services that need no build and depend on
+# nothing (e.g. Redis) already start, starts every service but the test service and
 # waits until they are healthy, runs the test service alone and takes ITS exit code; on failure shows each
 # service's state and log tail; always tears the project down. Build and test output comes from the code
 # under test, so it is printed fenced (it cannot issue workflow commands), exit codes kept.
@@ -13,7 +14,11 @@ cd "$WORKING_DIRECTORY"
 
 tear_down() {
   group "Tear down"
-  compose down --volumes --remove-orphans || true
+  # After the early start, if it still runs: `down` must see every container it made.
+  [ -z "${early_start:-}" ] || wait "$early_start" || true
+  rm -f "${early_start_log:-}"
+  # Nothing of a test run is kept: no graceful stops to wait for.
+  compose down --volumes --remove-orphans --timeout 0 || true
   endgroup
 }
 trap tear_down EXIT
@@ -36,13 +41,24 @@ unhealthy_services() {
   compose ps --all --format '{{.Service}} {{.State}} {{.Health}}' | awk '$2 != "running" || ($3 != "" && $3 != "healthy") {print $1}'
 }
 
-# The project's services, test profile included.
-mapfile -t all_services < <(compose config --services)
+# The project's services, test profile included, as Compose reads them.
+config=$(compose config --format json)
+mapfile -t all_services < <(jq -r '.services | keys[]' <<<"$config")
+# Services that run an image as it is and depend on nothing (e.g. Redis): started while the images build, so
+# they are healthy by the time the built ones start.
+mapfile -t ready_made < <(jq -r '.services | to_entries[]
+  | select(.value.build == null and .value.depends_on == null and .value.profiles == null) | .key' <<<"$config")
 
 # Prints the project's services other than the one given.
 services_except() {
   printf '%s\n' "${all_services[@]}" | grep --invert-match --line-regexp --fixed-strings "$1"
 }
+
+if ((${#ready_made[@]})); then
+  early_start_log=$(mktemp "${RUNNER_TEMP:-/tmp}/early-start.XXXXXX")
+  compose up --detach --no-deps "${ready_made[@]}" >"$early_start_log" 2>&1 &
+  early_start=$!
+fi
 
 # BuildKit of Engine 20.10 restores an inline cache written by a build that itself read one only every
 # other time (moby/buildkit#1981) unless the cache image is local: pull it first. A missing one means a cold
@@ -67,6 +83,12 @@ endgroup
 mapfile -t services < <(services_except "$TEST_SERVICE")
 
 group "Start services and wait until they are healthy"
+if [ -n "${early_start:-}" ]; then
+  # A failed early start shows in its log; the `up` below starts those services again and judges them.
+  wait "$early_start" || true
+  unset early_start
+  print_untrusted <"$early_start_log"
+fi
 if ! compose up --detach --wait "${services[@]}"; then
   endgroup
   unhealthy=$(unhealthy_services)
