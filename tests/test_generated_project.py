@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+import redis
 
 from testkit.harness import run
 from testkit.projects import GATE_FINDINGS, break_one_gate, gate_commands, gate_name, gunicorn_server
@@ -76,7 +77,7 @@ def test_should_pass_its_integration_tests_against_real_redis(installed_project,
     )
 
     # Then
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
 
 
 def test_should_pass_its_e2e_tests_against_real_gunicorn_and_redis(installed_project, redis_server):
@@ -92,3 +93,17 @@ def test_should_pass_its_e2e_tests_against_real_gunicorn_and_redis(installed_pro
 
     # Then
     assert "2 passed" in result.stdout
+
+
+def test_should_open_its_redis_connections_before_the_first_request(installed_project, redis_server):
+    # Given
+    project, python = installed_project
+    client = redis.Redis.from_url(redis_server)
+    before = len(client.client_list())
+
+    # When: the server has started (its readiness probe reuses a connection it opened)
+    with gunicorn_server(project, python, redis_server):
+        opened = len(client.client_list()) - before
+
+    # Then: one per thread of every worker (gunicorn_config.py: a worker per CPU, two threads each)
+    assert opened == len(os.sched_getaffinity(0)) * 2

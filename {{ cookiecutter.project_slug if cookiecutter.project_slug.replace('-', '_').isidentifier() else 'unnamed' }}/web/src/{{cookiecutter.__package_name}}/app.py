@@ -61,6 +61,23 @@ def health():
     return "OK"
 
 
+def open_connections(count: int) -> None:
+    """Opens `count` pooled connections to Redis before the first request (gunicorn's
+    post_worker_init: one per thread). Serving then needs no name lookup, which fails
+    while a Swarm node that is shutting down has dropped its service names but still
+    runs its tasks. Redis being down only means connecting later, as before."""
+    pool = redis().connection_pool
+    connections = []
+    try:
+        for _ in range(count):
+            connections.append(pool.get_connection())
+    except RedisError as error:
+        app.logger.warning("Redis connections not opened before serving: %s", error)
+    finally:
+        for connection in connections:
+            pool.release(connection)
+
+
 @cache
 def redis():
     # Time-outs turn a Redis outage into prompt 500s and 503s instead of hung workers.

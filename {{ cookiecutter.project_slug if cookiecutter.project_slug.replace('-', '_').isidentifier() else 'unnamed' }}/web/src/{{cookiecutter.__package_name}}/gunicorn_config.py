@@ -7,6 +7,7 @@ GUNICORN_CMD_ARGS takes any other setting. GUNICORN_DRAIN_SECONDS (default 0) ma
 a stopping server fail its health check for that long, still serving, before it stops.
 """
 
+import importlib
 import os
 import time
 from pathlib import Path
@@ -40,3 +41,9 @@ def on_starting(server):
         shut_down()
 
     server.handle_term = drain_then_shut_down
+
+
+def post_worker_init(worker):
+    """Each worker opens its Redis connections, one per thread, before it serves."""
+    app_module = importlib.import_module(worker.wsgi.import_name)
+    app_module.open_connections(worker.cfg.threads)

@@ -2,6 +2,8 @@ import unittest.mock
 
 from redis import ConnectionError as RedisConnectionError
 
+from {{ cookiecutter.__package_name }}.app import open_connections
+
 
 @unittest.mock.patch("{{ cookiecutter.__package_name }}.app.redis")
 def test_should_call_redis_incr(mock_redis, http_client):
@@ -69,3 +71,17 @@ def test_should_fail_health_check_while_draining(http_client, tmp_path, monkeypa
     # Then
     assert response.status_code == 503
     assert response.text == "Draining before shutdown"
+
+
+@unittest.mock.patch("{{ cookiecutter.__package_name }}.app.redis")
+def test_should_serve_anyway_when_connections_cannot_be_opened_early(mock_redis):
+    # Given: Redis answers one connection, then is gone
+    pool = mock_redis.return_value.connection_pool
+    opened = unittest.mock.Mock()
+    pool.get_connection.side_effect = [opened, RedisConnectionError]
+
+    # When
+    open_connections(2)
+
+    # Then: no error, and the opened connection is back in the pool
+    pool.release.assert_called_once_with(opened)
