@@ -6,7 +6,7 @@ import shutil
 import pytest
 import redis
 
-from testkit.harness import run
+from testkit.harness import run, wait_until
 from testkit.projects import GATE_FINDINGS, break_one_gate, gate_commands, gate_name, gunicorn_server
 
 pytestmark = pytest.mark.venv
@@ -96,14 +96,20 @@ def test_should_pass_its_e2e_tests_against_real_gunicorn_and_redis(installed_pro
 
 
 def test_should_open_its_redis_connections_before_the_first_request(installed_project, redis_server):
-    # Given
+    # Given: the clients Redis has now (other tests' clients may close meanwhile, so compare by ID)
     project, python = installed_project
     client = redis.Redis.from_url(redis_server)
-    before = len(client.client_list())
+    known = {entry["id"] for entry in client.client_list()}
 
-    # When: the server has started (its readiness probe reuses a connection it opened)
+    expected = len(os.sched_getaffinity(0)) * 2  # gunicorn_config.py: a worker per CPU, two threads each
+
+    def opened() -> list:
+        return [entry for entry in client.client_list() if entry["id"] not in known]
+
+    # When: the server has started, every worker booted (the first answers before the others are up)
     with gunicorn_server(project, python, redis_server):
-        opened = len(client.client_list()) - before
+        wait_until(lambda: len(opened()) >= expected, 15, f"{expected} connections to Redis", interval=0.2)
+        connections = opened()
 
-    # Then: one per thread of every worker (gunicorn_config.py: a worker per CPU, two threads each)
-    assert opened == len(os.sched_getaffinity(0)) * 2
+    # Then: one per thread of every worker, and no more (its readiness probe reused one it had opened)
+    assert len(connections) == expected, connections
