@@ -171,8 +171,8 @@ def _build_step_states(log: str, command_start: str) -> list[str]:
     return states
 
 
-DEPENDENCY_STEP = "python -m pip install -c constraints.txt uv"
-GATE_STEP = "uv build"
+DEPENDENCY_STEP = "python3 -m venv /tmp/uv-installer"
+GATE_STEP = "{ python -m pylint"
 
 
 @pytest.mark.act
@@ -182,7 +182,8 @@ def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_
     empty_engine_but_base_images(scenario.listed)
     first, _ = scenario.run("push")
     assert first.exit_code == 0, first.log[-5000:]
-    assert _build_step_states(first.log, DEPENDENCY_STEP) == ["RAN", "CACHED"], first.log[-8000:]
+    # (one build of both images: the dependencies installed once; BuildKit may list the shared step again)
+    assert _build_step_states(first.log, DEPENDENCY_STEP).count("RAN") == 1, first.log[-8000:]
 
     for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
         # ... a new commit that changes only the code, again on a fresh runner
@@ -193,11 +194,11 @@ def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_
         # When
         result, outputs = scenario.run("push")
 
-        # Then: both builds (published and test image) took the dependency layers from the registry, ran
-        # the gates again on the new code, and the tested image went out with a fresh cache
+        # Then: the build (published and test image) took the dependency layers from the registry, ran the
+        # gates again on the new code, once, and the tested image went out with a fresh cache
         assert result.exit_code == 0, result.log[-5000:]
-        assert _build_step_states(result.log, DEPENDENCY_STEP) == ["CACHED", "CACHED"], (commit, result.log[-8000:])
-        assert _build_step_states(result.log, GATE_STEP) == ["RAN", "CACHED"], (commit, result.log[-8000:])
+        assert set(_build_step_states(result.log, DEPENDENCY_STEP)) == {"CACHED"}, (commit, result.log[-8000:])
+        assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
         assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
 
 
