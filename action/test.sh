@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Step 2: builds every service (test profile included) while the services that need no build and depend on
-# nothing (e.g. Redis) already start, starts every service but the test service and
-# waits until they are healthy, runs the test service alone and takes ITS exit code; on failure shows each
+# Step 2: builds every service (test profile included) in one build while the services that need no build and
+# depend on nothing (e.g. Redis) already start and become healthy, then starts the others but the test service
+# and waits until all are healthy, runs the test service alone and takes ITS exit code; on failure shows each
 # service's state and log tail; always tears the project down. Build and test output comes from the code
 # under test, so it is printed fenced (it cannot issue workflow commands), exit codes kept.
 # Outputs: image-id (of the tested publish service), e2e-exit-code, failing-service.
@@ -41,11 +41,29 @@ unhealthy_services() {
   compose ps --all --format '{{.Service}} {{.State}} {{.Health}}' | awk '$2 != "running" || ($3 != "" && $3 != "healthy") {print $1}'
 }
 
+# Waits until the containers of the given services run and those with a health check are healthy; fails as
+# soon as one stops or turns unhealthy. A health check's first probe runs one interval after the start: this
+# sees its result within 0.1 s, Compose's `up --wait` only at its next look, every 0.5 s.
+wait_until_healthy() {
+  local states
+  local -a containers
+  (($#)) || return 0
+  mapfile -t containers < <(compose ps --all --quiet "$@")
+  while states=$(docker inspect --format '{{.State.Status}}{{with .State.Health}} {{.Status}}{{end}}' "${containers[@]}"); do
+    grep --quiet --invert-match --line-regexp --regexp 'running' --regexp 'running healthy' <<<"$states" || return 0
+    if grep --quiet --extended-regexp '^(exited|dead)|unhealthy$' <<<"$states"; then
+      return 1
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
 # The project's services, test profile included, as Compose reads them.
 config=$(compose config --format json)
 mapfile -t all_services < <(jq -r '.services | keys[]' <<<"$config")
-# Services that run an image as it is and depend on nothing (e.g. Redis): started while the images build, so
-# they are healthy by the time the built ones start.
+# Services that run an image as it is and depend on nothing (e.g. Redis): started, and waited for, while the
+# images build.
 mapfile -t ready_made < <(jq -r '.services | to_entries[]
   | select(.value.build == null and .value.depends_on == null and .value.profiles == null) | .key' <<<"$config")
 
@@ -56,7 +74,7 @@ services_except() {
 
 if ((${#ready_made[@]})); then
   early_start_log=$(mktemp "${RUNNER_TEMP:-/tmp}/early-start.XXXXXX")
-  compose up --detach --no-deps "${ready_made[@]}" >"$early_start_log" 2>&1 &
+  compose up --detach --wait --no-deps "${ready_made[@]}" >"$early_start_log" 2>&1 &
   early_start=$!
 fi
 
@@ -70,9 +88,8 @@ if [ -n "${CACHE_REF:-}" ]; then
 fi
 
 group "Build images"
-# The published service first: the others (the test image shares its layers) then build from cache.
-mapfile -t others < <(services_except "$PUBLISH_SERVICE")
-if ! { compose build "$PUBLISH_SERVICE" && compose build "${others[@]}"; } 2>&1 | print_untrusted; then
+# One build of every service: BuildKit runs the stages they share (the test image is the builder stage) once.
+if ! compose build 2>&1 | print_untrusted; then
   endgroup
   error "building the images failed (a gate in a Dockerfile, or the build itself): see the build log"
   exit 1
@@ -83,13 +100,24 @@ endgroup
 mapfile -t services < <(services_except "$TEST_SERVICE")
 
 group "Start services and wait until they are healthy"
+to_start=("${services[@]}")
+start_options=()
 if [ -n "${early_start:-}" ]; then
-  # A failed early start shows in its log; the `up` below starts those services again and judges them.
-  wait "$early_start" || true
+  early_start_status=0
+  wait "$early_start" || early_start_status=$?
   unset early_start
   print_untrusted <"$early_start_log"
+  if [ "$early_start_status" -eq 0 ]; then
+    # They are healthy: the others start without Compose checking them again, which it does only every
+    # 0.5 s. (Among themselves the others still start in order.) A failed early start is judged below.
+    mapfile -t to_start < <(printf '%s\n' "${services[@]}" | grep --invert-match --line-regexp --fixed-strings \
+      --file <(printf '%s\n' "${ready_made[@]}"))
+    start_options=(--no-deps)
+  fi
 fi
-if ! compose up --detach --wait "${services[@]}"; then
+# `up` without services would start every one, the test service too.
+if ! { { ((${#to_start[@]} == 0)) || compose up --detach "${start_options[@]}" "${to_start[@]}"; } &&
+  wait_until_healthy "${services[@]}"; }; then
   endgroup
   unhealthy=$(unhealthy_services)
   error "services did not become healthy: $(tr '\n' ' ' <<<"$unhealthy")"
