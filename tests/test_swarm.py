@@ -304,8 +304,7 @@ def _proxy_log_of_failures(nodes) -> str:
     """The lines of the nodes' HAProxy logs for requests not answered 200 (server, timers, termination state)."""
     lines = []
     for node in nodes:
-        proxy = node.docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={SERVICES[2]}")
-        log = node.docker("logs", proxy.stdout.strip()).stdout
+        log = node.docker("logs", _containers_of(node, SERVICES[2])[0]).stdout
         lines += [f"{node.name}: {line}" for line in log.splitlines() if '"GET ' in line and " 200 " not in line]
     return "\n".join(lines)
 
@@ -315,9 +314,7 @@ def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
     project = release["project"]
     before = _count(project, swarm.nodes[0])
     redis_node = swarm.manager  # deploy.sh labelled the manager for Redis
-    container = redis_node.docker(
-        "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={REDIS}"
-    ).stdout.split()[0]
+    container = _containers_of(redis_node, REDIS)[0]
 
     # When
     redis_node.docker("stop", container)
@@ -325,9 +322,12 @@ def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
 
     # Then: Redis stopped gracefully, so the append-only file kept every count
     assert first == before + 1
-    assert redis_node.docker(
-        "ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={REDIS}"
-    ).stdout.split() != [container]
+    assert _containers_of(redis_node, REDIS) != [container]
+
+
+def _containers_of(node, service: str) -> list[str]:
+    """The IDs of a service's running containers on a node."""
+    return node.docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={service}").stdout.split()
 
 
 def _count_or_none(project, node):
