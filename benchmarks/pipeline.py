@@ -13,11 +13,16 @@ decides, login.sh logs in to the stand-in Docker Hub (testkit.hub), test.sh buil
 validate.sh's build file, push.sh pushes the tested image and the cache after the cold and the warm run, so
 the fresh runner finds the previous default-branch build in the registry. The tutorial has no cache to find.
 
-Run from the repository root: .venv/bin/python -m benchmarks.pipeline
+Rounds of all three phases follow each other, each round on projects and an image of its own; the table
+gives medians, and the goals are the medians of the ratios taken within each round.
+
+Run from the repository root: .venv/bin/python -m benchmarks.pipeline [--rounds 3]
 """
 
+import argparse
 import os
 import secrets
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -138,54 +143,70 @@ def as_tutorial(project: Path) -> Path:
     return project
 
 
+def one_round(workdir: Path, hub: StandInHub, suffix: str) -> dict:
+    """Seconds of each phase, ours and the tutorial's, on projects and an image name of this round alone (so
+    that its cold run finds no cache an earlier round pushed)."""
+    projects = {
+        "ours": bake_default(workdir, project_name=f"bench-ours-{suffix}"),
+        "tutorial": as_tutorial(
+            bake_default(workdir, project_name=f"bench-tutorial-{suffix}", style_gate="black-isort-flake8")
+        ),
+    }
+    seconds = {name: {} for name in projects}
+    flows = {"ours": Ours(projects["ours"], workdir, hub), "tutorial": Tutorial(projects["tutorial"])}
+    # Everything either pipeline builds or pushes: the Compose-named images and our pushed repository.
+    images = [*(f"{project.name}-*" for project in projects.values()), flows["ours"].images]
+    try:
+        for phase in PHASES:
+            # BuildKit's cache keys are content-based: without this, "cold" would reuse the
+            # dependency layers of any earlier build of the same files on this engine.
+            if phase in ("cold", "fresh"):
+                empty_engine_but_base_images(*images)
+            for name, flow in flows.items():
+                if phase != "cold":
+                    change_code_only(projects[name], f"A one-line change before the {phase} run.")
+                seconds[name][phase] = round(timed(flow.build_and_test), 1)
+                flow.publish()
+    finally:
+        for flow in flows.values():
+            flow.close()
+        remove_images(*images, check=False)
+    return seconds
+
+
 def main() -> None:
-    suffix = secrets.token_hex(4)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
-        projects = {
-            "ours": bake_default(workdir, project_name=f"bench-ours-{suffix}"),
-            "tutorial": as_tutorial(
-                bake_default(workdir, project_name=f"bench-tutorial-{suffix}", style_gate="black-isort-flake8")
-            ),
-        }
-        seconds = {name: {} for name in projects}
         with stand_in_hub(workdir / "hub") as hub:
-            flows = {"ours": Ours(projects["ours"], workdir, hub), "tutorial": Tutorial(projects["tutorial"])}
-            # Everything either pipeline builds or pushes: the Compose-named images and our pushed repository.
-            images = [*(f"{project.name}-*" for project in projects.values()), flows["ours"].images]
-            try:
-                for phase in PHASES:
-                    # BuildKit's cache keys are content-based: without this, "cold" would reuse the
-                    # dependency layers of any earlier build of the same files on this engine.
-                    if phase in ("cold", "fresh"):
-                        empty_engine_but_base_images(*images)
-                    for name, flow in flows.items():
-                        if phase != "cold":
-                            change_code_only(projects[name], f"A one-line change before the {phase} run.")
-                        seconds[name][phase] = round(timed(flow.build_and_test), 1)
-                        flow.publish()
-            finally:
-                for flow in flows.values():
-                    flow.close()
-                remove_images(*images, check=False)
-    ratios = {phase: round(seconds["ours"][phase] / seconds["tutorial"][phase], 2) for phase in PHASES}
-    goals = {
-        "fresh_over_our_warm": round(seconds["ours"]["fresh"] / seconds["ours"]["warm"], 2),
-        "fresh_over_tutorial_cold": round(seconds["ours"]["fresh"] / seconds["tutorial"]["cold"], 2),
+            rounds = [one_round(workdir, hub, secrets.token_hex(4)) for _ in range(options.rounds)]
+    seconds = {name: {phase: statistics.median(r[name][phase] for r in rounds) for phase in PHASES}
+               for name in rounds[0]}  # fmt: skip
+    # Ratios per round, then their median: each compares runs a few seconds apart on this noisy VM.
+    per_round = {
+        "fresh_over_our_warm": [r["ours"]["fresh"] / r["ours"]["warm"] for r in rounds],
+        "fresh_over_tutorial_cold": [r["ours"]["fresh"] / r["tutorial"]["cold"] for r in rounds],
+        **{
+            f"ours_over_tutorial_{phase}": [r["ours"][phase] / r["tutorial"][phase] for r in rounds] for phase in PHASES
+        },
     }
+    ratios = {name: round(statistics.median(values), 2) for name, values in per_round.items()}
     print_table(
-        ["pipeline", *(f"{phase} s" for phase in PHASES)],
+        ["pipeline (medians)", *(f"{phase} s" for phase in PHASES)],
         [
             ["ours (the action's build and e2e step)", *(seconds["ours"][phase] for phase in PHASES)],
             ["tutorial (compose up --build --exit-code-from)", *(seconds["tutorial"][phase] for phase in PHASES)],
-            ["ours / tutorial", *(f"{ratios[phase]:.2f}×" for phase in PHASES)],
+            ["ours / tutorial", *(f"{ratios[f'ours_over_tutorial_{phase}']:.2f}×" for phase in PHASES)],
         ],
     )
-    print(
-        f"\nfresh runner: {goals['fresh_over_our_warm']:.2f}× our warm time, "
-        f"{goals['fresh_over_tutorial_cold']:.2f}× the tutorial's cold time"
-    )
-    save("pipeline", {"seconds": seconds, "ours_over_tutorial": ratios, **goals})
+    for goal, description in (("fresh_over_our_warm", "our warm time"),
+                              ("fresh_over_tutorial_cold", "the tutorial's cold time")):  # fmt: skip
+        values = ", ".join(f"{value:.2f}" for value in per_round[goal])
+        print(f"fresh runner: {ratios[goal]:.2f}× {description} (median of {options.rounds} rounds: {values})")
+    save("pipeline", {"rounds": rounds, "median_seconds": seconds, "median_ratios": ratios,
+                      "ratios_per_round": {name: [round(v, 3) for v in values] for name, values in per_round.items()}})  # fmt: skip
 
 
 if __name__ == "__main__":
