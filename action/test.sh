@@ -67,9 +67,9 @@ mapfile -t all_services < <(jq -r '.services | keys[]' <<<"$config")
 mapfile -t ready_made < <(jq -r '.services | to_entries[]
   | select(.value.build == null and .value.depends_on == null and .value.profiles == null) | .key' <<<"$config")
 
-# Prints the project's services other than the one given.
+# Prints the project's services other than the ones given.
 services_except() {
-  printf '%s\n' "${all_services[@]}" | grep --invert-match --line-regexp --fixed-strings "$1"
+  printf '%s\n' "${all_services[@]}" | grep --invert-match --line-regexp --fixed-strings --file <(printf '%s\n' "$@")
 }
 
 if ((${#ready_made[@]})); then
@@ -110,8 +110,7 @@ if [ -n "${early_start:-}" ]; then
   if [ "$early_start_status" -eq 0 ]; then
     # They are healthy: the others start without Compose checking them again, which it does only every
     # 0.5 s. (Among themselves the others still start in order.) A failed early start is judged below.
-    mapfile -t to_start < <(printf '%s\n' "${services[@]}" | grep --invert-match --line-regexp --fixed-strings \
-      --file <(printf '%s\n' "${ready_made[@]}"))
+    mapfile -t to_start < <(services_except "$TEST_SERVICE" "${ready_made[@]}")
     start_options=(--no-deps)
   fi
 fi
