@@ -45,9 +45,10 @@ missing_packages() {
 }
 
 install_system_tools() {
-  # jq: the action's validate.sh reads the Compose configuration with it, as on GitHub's runners.
+  # jq: the action's validate.sh reads the Compose configuration with it, as on GitHub's runners. pigz: GitHub's
+  # Ubuntu runners have it, and dockerd decompresses pulled layers with its unpigz when it is on the PATH.
   local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap wrk:wrk jq:jq
-    ssh-keygen:openssh-client)
+    ssh-keygen:openssh-client unpigz:pigz)
   engine_answers || command -v dockerd >/dev/null 2>&1 || wanted+=(dockerd:docker.io)
   local packages
   mapfile -t packages < <(missing_packages "${wanted[@]}")
