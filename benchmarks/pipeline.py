@@ -16,6 +16,10 @@ the fresh runner finds the previous default-branch build in the registry. The tu
 Rounds of all three phases follow each other, each round on projects and an image of its own; the table
 gives medians, and the goals are the medians of the ratios taken within each round.
 
+Both pipelines run on an engine of the benchmark's own whose data root is a journaled ext4, as a GitHub runner's
+is (benchmarks/engine.py says why: this VM's disk has no journal, and emptying the engine slowed the next pull
+by seconds there); it needs root.
+
 Run from the repository root: .venv/bin/python -m benchmarks.pipeline [--rounds 3]
 """
 
@@ -31,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
+from benchmarks.engine import journaled_engine
 from testkit.harness import REPO_ROOT, github_outputs, run
 from testkit.hub import StandInHub, stand_in_hub
 from testkit.projects import (
@@ -125,13 +130,17 @@ class Tutorial:
         pass
 
 
+def base_images(project: Path) -> list[str]:
+    """The project's Python and Redis images."""
+    compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))
+    return [runtime_base_image(project), compose["services"]["redis-service"]["image"]]
+
+
 def as_tutorial(project: Path) -> Path:
     """Replaces the baked project's Docker files with the tutorial's, on the project's base images."""
-    redis_image = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))["services"][
-        "redis-service"
-    ]["image"]
+    python_image, redis_image = base_images(project)
     substitutions = {
-        "python:3.11.2-slim-bullseye": runtime_base_image(project),
+        "python:3.11.2-slim-bullseye": python_image,
         "redis:7.0.10-bullseye": redis_image,
         "page_tracker": app_source(project).parent.name,
     }
@@ -180,7 +189,8 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
-        with stand_in_hub(workdir / "hub") as hub:
+        images = base_images(bake_default(workdir / "base", project_name="bench-base"))
+        with journaled_engine(workdir, images), stand_in_hub(workdir / "hub") as hub:
             rounds = [one_round(workdir, hub, secrets.token_hex(4)) for _ in range(options.rounds)]
     seconds = {name: {phase: statistics.median(r[name][phase] for r in rounds) for phase in PHASES}
                for name in rounds[0]}  # fmt: skip

@@ -1,0 +1,139 @@
+"""A Docker engine of the benchmark's own whose data root is on a journaled ext4, as on GitHub's runners.
+
+Why: this VM's disk is ext4 without a journal. Without one, ext4 passes over every inode deleted in the last one to
+six minutes when it allocates a new inode (fs/ext4/ialloc.c, recently_deleted(), which it checks only when there is
+no journal), looking each one up as it goes. A benchmark that empties the engine just before a fresh-runner run
+deletes tens of thousands of files, so the next pull or install spent seconds of kernel time in that search
+(perf: ext4_create -> recently_deleted); a pull of the 128 MB layer cache took 3.5-5.5 s here against 2.45 s on a
+journaled file system. A GitHub runner's /var/lib/docker is on a journaled ext4, where the check is off.
+
+What: the same dockerd (and so the same built-in BuildKit), docker CLI, buildx and Compose as the host's engine,
+with the data root on an ext4 made with mkfs's defaults (a journal) in a sparse loop file, a bridge and an address
+range of its own, the test CA's bundle (for the stand-in hub) and the base images copied from the host's engine.
+Its containers reach the outside (the package index, for the cold builds) through one MASQUERADE and two FORWARD
+rules for its address range alone. Everything is undone on exit, whatever happens: dockerd stopped by its PID,
+the rules deleted, the bridge removed, the file system unmounted.
+
+Where it still differs from a runner: the file system lies in a file on this VM's disk (a loop device: one more
+layer of caching, no faster disk); the engine does not manage iptables (published ports go through docker-proxy,
+which the benchmark does not use); and the CPUs, memory and disk are this VM's.
+"""
+
+import ipaddress
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from testkit.harness import CACHE_DIR, run
+
+# An address range the host does not route yet (checked), for the engine's bridge and its Compose networks.
+ADDRESS_RANGE = ipaddress.ip_network("10.231.0.0/16")
+BRIDGE_ADDRESS = "10.231.0.1/24"
+TOOLS = ("dockerd", "truncate", "mkfs.ext4", "mount", "umount", "iptables", "ip")
+
+
+class EngineUnavailable(RuntimeError):
+    pass
+
+
+def _check_prerequisites() -> None:
+    if os.geteuid() != 0:
+        raise EngineUnavailable("the benchmark's engine needs root: a loop mount, a bridge and iptables rules")
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise EngineUnavailable(f"the benchmark's engine needs {', '.join(missing)}")
+    # Routes that cover the range (the default route aside) or lie inside it.
+    covering = run(["ip", "route", "show", "to", "match", str(ADDRESS_RANGE.network_address)]).stdout.splitlines()
+    inside = run(["ip", "route", "show", "root", str(ADDRESS_RANGE)]).stdout.splitlines()
+    routed = [line for line in {*covering, *inside} if not line.startswith("default")]
+    if routed:
+        raise EngineUnavailable(f"{ADDRESS_RANGE} is already routed on this host: {routed}")
+
+
+def _answers(env: dict) -> bool:
+    return subprocess.run(["docker", "info"], env=env, capture_output=True, check=False).returncode == 0
+
+
+def _copy_images(images: list[str], env: dict) -> None:
+    with subprocess.Popen(["docker", "save", *images], stdout=subprocess.PIPE) as save:
+        run(["docker", "load", "--quiet"], stdin=save.stdout, env=env)
+    if save.returncode != 0:
+        raise EngineUnavailable(f"docker save {' '.join(images)} exited {save.returncode}")
+
+
+@contextmanager
+def journaled_engine(workdir: Path, base_images: list[str], size: str = "40G") -> Iterator[str]:
+    """Points this process's docker, buildx and Compose commands at the engine (DOCKER_HOST) while the context
+    lasts, and yields that address."""
+    _check_prerequisites()
+    # A network interface name has at most 15 characters.
+    name = f"tcibench{secrets.token_hex(2)}"
+    # Under /run: containerd's socket paths must stay short.
+    exec_root = Path("/run") / name
+    socket = Path("/run") / f"{name}.sock"
+    data = workdir / "engine"
+    data.mkdir(parents=True)
+    image = workdir / "engine.img"
+    forward_rules = [["FORWARD", "--source", str(ADDRESS_RANGE), "--jump", "ACCEPT"],
+                     ["FORWARD", "--destination", str(ADDRESS_RANGE), "--match", "conntrack",
+                      "--ctstate", "RELATED,ESTABLISHED", "--jump", "ACCEPT"]]  # fmt: skip
+    masquerade = ["POSTROUTING", "--source", str(ADDRESS_RANGE), "!", "--destination", str(ADDRESS_RANGE),
+                  "--jump", "MASQUERADE"]  # fmt: skip
+    with ExitStack() as undo:
+        run(["truncate", "--size", size, image])
+        undo.callback(image.unlink)
+        run(["mkfs.ext4", "-q", "-F", image])
+        run(["mount", "-o", "loop", image, data])
+        undo.callback(run, ["umount", data])
+        run(["ip", "link", "add", name, "type", "bridge"])
+        undo.callback(run, ["ip", "link", "delete", name])
+        run(["ip", "address", "add", BRIDGE_ADDRESS, "dev", name])
+        run(["ip", "link", "set", name, "up"])
+        for rule in forward_rules:
+            run(["iptables", "--insert", *rule])
+            undo.callback(run, ["iptables", "--delete", *rule])
+        run(["iptables", "--table", "nat", "--append", *masquerade])
+        undo.callback(run, ["iptables", "--table", "nat", "--delete", *masquerade])
+        log = (workdir / "dockerd.log").open("w", encoding="utf-8")
+        undo.callback(log.close)
+        dockerd = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["dockerd", "--data-root", data / "docker", "--exec-root", exec_root, "--pidfile", Path("/run") / f"{name}.pid",
+             "--host", f"unix://{socket}", "--bridge", name, "--iptables=false", "--ip-masq=false",
+             "--default-address-pool", f"base={ADDRESS_RANGE},size=24"],
+            env={**os.environ, "SSL_CERT_FILE": str(CACHE_DIR / "test-ca" / "bundle.crt")},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        undo.callback(shutil.rmtree, exec_root, ignore_errors=True)
+        undo.callback(_stop, dockerd)
+        address = f"unix://{socket}"
+        env = {**os.environ, "DOCKER_HOST": address}
+        deadline = time.monotonic() + 60
+        while not _answers(env):
+            if dockerd.poll() is not None or time.monotonic() > deadline:
+                raise EngineUnavailable(f"the benchmark's dockerd did not answer; its log: {workdir / 'dockerd.log'}")
+            time.sleep(0.2)
+        _copy_images(base_images, env)
+        undo.callback(_restore_docker_host, os.environ.get("DOCKER_HOST"))
+        os.environ["DOCKER_HOST"] = address
+        yield address
+
+
+def _restore_docker_host(previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop("DOCKER_HOST", None)
+    else:
+        os.environ["DOCKER_HOST"] = previous
+
+
+def _stop(dockerd: subprocess.Popen) -> None:
+    dockerd.terminate()
+    try:
+        dockerd.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        dockerd.kill()
+        dockerd.wait()
