@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from testkit.harness import CACHE_DIR, run
+from testkit.harness import CACHE_DIR, run, stop_process
 
 # An address range the host does not route yet (checked), for the engine's bridge and its Compose networks.
 ADDRESS_RANGE = ipaddress.ip_network("10.231.0.0/16")
@@ -109,7 +109,7 @@ def journaled_engine(workdir: Path, base_images: list[str], size: str = "40G") -
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         undo.callback(shutil.rmtree, exec_root, ignore_errors=True)
-        undo.callback(_stop, dockerd)
+        undo.callback(stop_process, dockerd, timeout=30)
         address = f"unix://{socket}"
         env = {**os.environ, "DOCKER_HOST": address}
         deadline = time.monotonic() + 60
@@ -128,12 +128,3 @@ def _restore_docker_host(previous: str | None) -> None:
         os.environ.pop("DOCKER_HOST", None)
     else:
         os.environ["DOCKER_HOST"] = previous
-
-
-def _stop(dockerd: subprocess.Popen) -> None:
-    dockerd.terminate()
-    try:
-        dockerd.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        dockerd.kill()
-        dockerd.wait()

@@ -144,11 +144,11 @@ def hosts_entry(address: str, names: list[str]):
         HOSTS_FILE.write_text(kept, encoding="utf-8")
 
 
-def stop_process(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
     """Ends a process this suite started (by its own handle), killing it if it will not stop."""
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
