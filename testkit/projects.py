@@ -168,8 +168,13 @@ RUNTIME_IMAGE_FORBIDDEN = [
 
 
 def runtime_base_image(project: Path) -> str:
-    """The base image of the Dockerfile's runtime stage, the last one."""
-    return [args for name, args in dockerfile_instructions(project / "web") if name == "FROM"][-1].split()[0]
+    """The image under the Dockerfile's runtime stage, the last one, through the stages it builds on."""
+    froms = [args.split() for name, args in dockerfile_instructions(project / "web") if name == "FROM"]
+    stages = {words[2]: words[0] for words in froms if len(words) == 3 and words[1].upper() == "AS"}
+    image = froms[-1][0]
+    while image in stages:
+        image = stages[image]
+    return image
 
 
 def image_bytes(reference: str) -> int:

@@ -17,7 +17,7 @@ from testkit.template import COOKIECUTTER_JSON, QUESTIONS, derived
 SUPPORTED = [
     pytest.param({}, {
         "web/Dockerfile": [
-            "FROM python:3.13-slim-trixie AS dependencies", "FROM dependencies AS builder", "FROM builder AS test", "ruff format --check", "CMD [\"gunicorn\"",
+            "FROM python:3.13-slim-trixie AS base", "FROM base AS dependencies", "FROM dependencies AS builder", "FROM builder AS test", "ruff format --check", "CMD [\"gunicorn\"",
         ],
         "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000", "target: test"],
         ".github/workflows/ci.yml": [
@@ -26,7 +26,7 @@ SUPPORTED = [
         "web/src/page_tracker/app.py": ["def health"],
     }, ["web/.flake8"], id="defaults"),
     pytest.param({"python_version": "3.14"}, {"web/Dockerfile": ["FROM python:3.14-slim-trixie"]}, [], id="python-3.14"),
-    pytest.param({"python_version": "3.12"}, {"web/Dockerfile": ["FROM python:3.12-slim-trixie AS dependencies"]}, [], id="python-3.12"),
+    pytest.param({"python_version": "3.12"}, {"web/Dockerfile": ["FROM python:3.12-slim-trixie AS base"]}, [], id="python-3.12"),
     pytest.param({"python_version": "3.11"}, {"web/Dockerfile": ["FROM python:3.11-slim-trixie"]}, [], id="python-3.11"),
     pytest.param({"redis_version": "7.4-bookworm"}, {"docker-compose.yml": ["redis:7.4-bookworm"]}, [], id="redis-7.4"),
     pytest.param({"registry": "ghcr.io", "image_namespace": "octo-org"}, {
@@ -179,7 +179,7 @@ def test_should_render_each_combination_of_options(cookies, answers):
 
     # Then
     dockerfile = (project / "web" / "Dockerfile").read_text(encoding="utf-8")
-    assert f"FROM {derived('__python_image', **answers)} AS dependencies" in dockerfile
+    assert f"FROM {derived('__python_image', **answers)} AS base" in dockerfile
     assert ("ruff format --check" in dockerfile) == (answers["style_gate"] == "ruff")
     assert derived("__redis_image", **answers) in (project / "docker-compose.yml").read_text(encoding="utf-8")
     assert (project / "deploy" / "stack.yml").exists() == (answers["deploy"] == "swarm")
