@@ -115,7 +115,11 @@ def journaled_engine(workdir: Path, base_images: list[str], size: str = "40G") -
         deadline = time.monotonic() + 60
         while not _answers(env):
             if dockerd.poll() is not None or time.monotonic() > deadline:
-                raise EngineUnavailable(f"the benchmark's dockerd did not answer; its log: {workdir / 'dockerd.log'}")
+                # The log lives in the work folder, which goes when the benchmark ends: show its end here.
+                last_lines = (workdir / "dockerd.log").read_text(encoding="utf-8").splitlines()[-20:]
+                raise EngineUnavailable(
+                    "the benchmark's dockerd did not answer; its log ends:\n" + "\n".join(last_lines)
+                )
             time.sleep(0.2)
         _copy_images(base_images, env)
         undo.callback(_restore_docker_host, os.environ.get("DOCKER_HOST"))
