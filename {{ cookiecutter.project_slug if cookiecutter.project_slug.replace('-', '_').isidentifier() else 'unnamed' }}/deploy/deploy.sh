@@ -61,9 +61,10 @@ services() { docker stack services --format '{{.Name}}' "$stack" 2>/dev/null || 
 # reach all its replicas. Swarm counts a task with a health check only once healthy.
 declare -A before update_started_before
 for service in $(services); do
-  # One inspect for both: "<started at>|<task template>" (a time has no "|").
-  inspected=$(docker service inspect --format "{{if .UpdateStatus}}{{.UpdateStatus.StartedAt}}{{end}}|$task_template" "$service")
-  update_started_before[$service]=${inspected%%|*}
+  # One inspect for both: "<state> <started at>|<task template>" (a status has no "|").
+  inspected=$(docker service inspect --format "$update_status|$task_template" "$service")
+  status=${inspected%%|*}
+  update_started_before[$service]=${status#* }
   before[$service]=${inspected#*|}
 done
 
