@@ -32,8 +32,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
 from benchmarks.engine import journaled_engine
 from testkit.harness import REPO_ROOT, github_outputs, run
@@ -44,14 +42,17 @@ from testkit.projects import (
     change_code_only,
     empty_engine_but_base_images,
     remove_images,
-    runtime_base_image,
 )
+from testkit.template import derived
 
 TUTORIAL_FILES = {"Dockerfile": "web/Dockerfile", "Dockerfile.dev": "web/Dockerfile.dev",
                   "docker-compose.yml": "docker-compose.yml"}  # fmt: skip
 
 
 PHASES = ("cold", "warm", "fresh")
+
+# The base images of the projects both pipelines run on (default answers), as cookiecutter.json derives them.
+PYTHON_IMAGE, REDIS_IMAGE = derived("__python_image"), derived("__redis_image")
 
 
 def timed(flow: Callable[[], None]) -> float:
@@ -130,18 +131,11 @@ class Tutorial:
         pass
 
 
-def base_images(project: Path) -> list[str]:
-    """The project's Python and Redis images."""
-    compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))
-    return [runtime_base_image(project), compose["services"]["redis-service"]["image"]]
-
-
 def as_tutorial(project: Path) -> Path:
     """Replaces the baked project's Docker files with the tutorial's, on the project's base images."""
-    python_image, redis_image = base_images(project)
     substitutions = {
-        "python:3.11.2-slim-bullseye": python_image,
-        "redis:7.0.10-bullseye": redis_image,
+        "python:3.11.2-slim-bullseye": PYTHON_IMAGE,
+        "redis:7.0.10-bullseye": REDIS_IMAGE,
         "page_tracker": app_source(project).parent.name,
     }
     for source, target in TUTORIAL_FILES.items():
@@ -189,8 +183,7 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
-        images = base_images(bake_default(workdir / "base", project_name="bench-base"))
-        with journaled_engine(workdir, images), stand_in_hub(workdir / "hub") as hub:
+        with journaled_engine(workdir, [PYTHON_IMAGE, REDIS_IMAGE]), stand_in_hub(workdir / "hub") as hub:
             rounds = [one_round(workdir, hub, secrets.token_hex(4)) for _ in range(options.rounds)]
     seconds = {name: {phase: statistics.median(r[name][phase] for r in rounds) for phase in PHASES}
                for name in rounds[0]}  # fmt: skip
