@@ -161,6 +161,8 @@ RUNTIME_IMAGE_FORBIDDEN = [
     "/home/app/venv/bin/pytest",
     "/home/app/venv/bin/pylint",
     "/home/app/dev-venv",
+    "/home/app/uv-installer",
+    "/home/app/venv/bin/uv",
     "/home/app/.cache",
     "/root/.cache",
     "/var/lib/apt/lists/lock",

@@ -17,7 +17,7 @@ from testkit.template import COOKIECUTTER_JSON, QUESTIONS, derived
 SUPPORTED = [
     pytest.param({}, {
         "web/Dockerfile": [
-            "FROM python:3.13-slim-trixie AS base", "FROM base AS dependencies", "FROM dependencies AS builder", "FROM builder AS test", "ruff format --check", "CMD [\"gunicorn\"",
+            "FROM python:3.13-slim-trixie AS base", "FROM install-settings AS installer", "FROM install-settings AS dependencies", "FROM dependencies AS builder", "FROM builder AS test", "ruff format --check", "CMD [\"gunicorn\"",
         ],
         "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000", "target: test"],
         ".github/workflows/ci.yml": [
