@@ -173,7 +173,7 @@ def _build_step_states(log: str, instruction_start: str) -> list[str]:
 
 # The installer stage (uv and the runtime venv), the runtime venv's copy (one layer of the test and the runtime
 # image) and the dependencies stage's dev-venv (installed by the installer's uv).
-DEPENDENCY_STEPS = ("RUN python3 -m venv /home/app/uv-installer", "COPY --from=installer /home/app/venv",
+DEPENDENCY_STEPS = ("RUN python3 -m venv /home/app/uv-installer", "COPY --from=installer --chown=root:root /home/app/venv",
                     "RUN --mount=type=bind,from=installer")  # fmt: skip
 GATE_STEP = "RUN { python -m pylint"
 

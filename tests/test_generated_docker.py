@@ -117,6 +117,18 @@ def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_p
     assert found == []
 
 
+def test_should_not_let_the_app_user_change_its_code_or_dependencies(built_project):
+    # Given: the runtime image run as it is, by its own user, even without Compose's read-only root filesystem
+    image = f"{built_project.name}-web-service"
+
+    # When: what of the venv (the dependencies and the gated package) that user may write to; uv's empty lock
+    # files, which it makes writable by everyone, hold no code
+    writable = run(["docker", "run", "--rm", image, "find", "/home/app/venv", "-writable", "!", "-name", ".lock"])
+
+    # Then
+    assert writable.stdout.split() == []
+
+
 # The build of each gate's finding, in a variant whose builder stage runs that gate.
 GATE_BUILDS = [
     pytest.param("defaults" if finding.style_gate == "ruff" else "py311-black-ghcr-redis7", gate, id=gate)
