@@ -77,7 +77,7 @@ def dockerfile_instructions(web: Path) -> list[tuple[str, str]]:
 
 
 # Modules the builder stage runs to install the wheel it built, not to gate.
-INSTALL_MODULES = ("pip", "zipfile", "compileall")
+INSTALL_MODULES = ("zipfile", "compileall")
 
 
 def gate_commands(web: Path) -> list[list[str]]:
