@@ -1,10 +1,18 @@
-# `make test` is the README's test command: it sets up what is missing, then runs the whole suite.
+# `make test` is the README's test command: it sets up what is missing, then runs the whole suite on the
+# containerd image store (Docker 29's default: GitHub's ubuntu-latest, Docker Desktop), then the act tier again on
+# the classic store (ubuntu-24.04's Docker 28). The bootstrap switches the store of an engine it started itself.
 PYTEST := .venv/bin/python -m pytest
 
-.PHONY: test test-fast bench bootstrap
+.PHONY: test test-classic-store test-fast bench bootstrap
 
-test: bootstrap
-	$(PYTEST)
+test:
+	TRACKER_CI_IMAGE_STORE=containerd bash scripts/bootstrap.sh
+	TRACKER_CI_IMAGE_STORE=containerd $(PYTEST)
+	$(MAKE) test-classic-store
+
+test-classic-store:
+	TRACKER_CI_IMAGE_STORE=classic bash scripts/bootstrap.sh
+	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m act
 
 # The tier that needs no engine and installs nothing: rendering, hooks, linters, the harness.
 test-fast: bootstrap

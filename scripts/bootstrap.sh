@@ -3,8 +3,11 @@
 #   - system tools (Docker engine, redis-server, docker-registry, debootstrap, wrk, jq, ssh) via apt, only when absent
 #     and only where we are root; a machine that already has a Docker engine keeps its own;
 #   - a throw-away test CA (scripts/test-ca.sh) for the stand-in Docker Hub and GHCR the tests run;
-#   - the Docker engine started in the background when none answers (no systemd on our CI machines),
-#     trusting the system CAs plus the test CA; a dockerd this script started without it is restarted;
+#   - when no Docker engine answers: the engine our users run (dockerd and containerd from Debian's newest suite,
+#     Docker 28.5 as of 2026-12) started in the background (no systemd on our CI machines), trusting the system
+#     CAs plus the test CA, with the image store TRACKER_CI_IMAGE_STORE names: containerd (the default, as on
+#     Docker 29, GitHub's ubuntu-latest and Docker Desktop) or classic (overlay2, as on ubuntu-24.04); each store
+#     has a data root of its own. A dockerd this script started with another trust or store is restarted;
 #   - .venv with the pinned tools of requirements-dev.txt, Node linters in tools/node_modules;
 #   - the Compose v2 CLI plugin, linked from .venv when `docker compose` is missing, and the buildx
 #     plugin, so that Compose builds with BuildKit as GitHub's runners do;
@@ -16,6 +19,10 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 dockerd_log=${TRACKER_CI_DOCKERD_LOG:-$cache_dir/dockerd.log}
 dockerd_pid_file=$cache_dir/dockerd.pid
+image_store=${TRACKER_CI_IMAGE_STORE:-containerd}
+# The engine this script installs: its binaries, and a data root per image store.
+engine_dir=$cache_dir/engine
+engine_data_root=/var/lib/tracker-ci/docker-$image_store
 # Compose refuses older buildx plugins and falls back to the classic builder.
 buildx_minimum=0.17
 venv="$repo_root/.venv"
@@ -49,7 +56,9 @@ install_system_tools() {
   # Ubuntu runners have it, and dockerd decompresses pulled layers with its unpigz when it is on the PATH.
   local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap wrk:wrk jq:jq
     ssh-keygen:openssh-client unpigz:pigz)
-  engine_answers || command -v dockerd >/dev/null 2>&1 || wanted+=(dockerd:docker.io)
+  # What the engine from Debian's newest suite needs beside its own binaries: that suite's runc needs a newer
+  # glibc, Debian 12's serves it; docker-init is tini's static build; dockerd sets up networks with iptables.
+  engine_answers || wanted+=(runc:runc tini-static:tini iptables:iptables)
   local packages
   mapfile -t packages < <(missing_packages "${wanted[@]}")
   if [ "${#packages[@]}" -eq 0 ]; then
@@ -78,26 +87,85 @@ trusts_test_ca() {
   tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "SSL_CERT_FILE=$ca_bundle"
 }
 
+# The image store of the engine that answers: containerd or classic.
+engine_image_store() {
+  if docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
+    echo containerd
+  else
+    echo classic
+  fi
+}
+
+# The daemon.json of an image store. Docker 29 turns the containerd store on for a fresh install; Docker 28 has it
+# off unless asked: both are said, so that neither depends on the engine's version.
+daemon_config() {
+  local config="$cache_dir/daemon-$image_store.json" snapshotter=false
+  [ "$image_store" = containerd ] && snapshotter=true
+  printf '{"features": {"containerd-snapshotter": %s}}\n' "$snapshotter" >"$config"
+  printf '%s\n' "$config"
+}
+
+# Files of Debian's newest suite, without touching the system's apt sources: a private apt configuration (the
+# system's own mirror and keyring, suite sid) downloads the packages, which are unpacked into $apt_dir/extracted.
+apt_dir=$cache_dir/apt-sid
+download_from_newest_suite() {
+  local system_sources=/etc/apt/sources.list.d/debian.sources
+  mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/deb"
+  printf 'Types: deb\nURIs: %s\nSuites: sid\nComponents: main\nSigned-By: %s\n' \
+    "$(awk '/^URIs:/ {print $2; exit}' "$system_sources")" \
+    "$(awk '/^Signed-By:/ {print $2; exit}' "$system_sources")" >"$apt_dir/parts/sid.sources"
+  local apt_options=(-o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/parts"
+    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+  log "downloading $* from Debian's newest suite"
+  "${as_root[@]}" apt-get "${apt_options[@]}" -qq update
+  (cd "$apt_dir/deb" && rm -f ./*.deb && "${as_root[@]}" apt-get "${apt_options[@]}" -qq download "$@" 2>/dev/null)
+  rm -rf "$apt_dir/extracted"
+  local package
+  for package in "$@"; do
+    dpkg-deb -x "$apt_dir/deb/${package}_"*.deb "$apt_dir/extracted"
+  done
+}
+
+# The engine's binaries in a folder of their own, put first on dockerd's PATH (dockerd starts the containerd and
+# the shim it finds there); kept in the cache, so a second run downloads nothing.
+ensure_engine_binaries() {
+  if [ -x "$engine_dir/bin/dockerd" ]; then
+    return
+  fi
+  download_from_newest_suite docker.io containerd
+  local extracted=$apt_dir/extracted
+  mkdir -p "$engine_dir/bin.partial"
+  install -m 0755 "$extracted/usr/sbin/dockerd" "$extracted/usr/sbin/docker-proxy" "$extracted/usr/bin/containerd" \
+    "$extracted/usr/bin/containerd-shim-runc-v2" "$engine_dir/bin.partial/"
+  ln -sf "$(command -v tini-static)" "$engine_dir/bin.partial/docker-init"
+  rm -rf "${engine_dir:?}/bin"
+  mv "$engine_dir/bin.partial" "$engine_dir/bin"
+}
+
 start_engine() {
   local pid
   pid=$(own_dockerd_pid)
   if [ -n "$pid" ] && ! trusts_test_ca "$pid"; then
     log "restarting the dockerd this script started (PID $pid) so that it trusts the test CA"
-    "${as_root[@]}" kill "$pid"
-    while [ -e "/proc/$pid" ]; do sleep 0.2; done
+    stop_own_engine "$pid"
+  elif [ -n "$pid" ] && engine_answers && [ "$(engine_image_store)" != "$image_store" ]; then
+    log "restarting the dockerd this script started (PID $pid) with the $image_store image store"
+    stop_own_engine "$pid"
   fi
   if engine_answers; then
-    log "Docker engine answers"
+    log "Docker engine $(docker info --format '{{.ServerVersion}}') answers, $(engine_image_store) image store"
     return
   fi
-  if ! can_be_root || ! command -v dockerd >/dev/null 2>&1; then
+  if ! can_be_root || ! command -v apt-get >/dev/null 2>&1; then
     log "no Docker engine answers and none can be started here; docker tests skip outside CI"
     return
   fi
-  log "starting dockerd, log in $dockerd_log"
+  ensure_engine_binaries
+  log "starting dockerd $("$engine_dir/bin/dockerd" --version | cut -d, -f1 | cut -d' ' -f3) with the $image_store image store, log in $dockerd_log"
   # For docker.io the engine trusts only its system roots, read once at start: the stand-in Docker Hub's
   # certificate is trusted through a bundle of the system CAs plus the test CA (scripts/test-ca.sh).
-  "${as_root[@]}" env SSL_CERT_FILE="$ca_bundle" setsid nohup dockerd >"$dockerd_log" 2>&1 </dev/null &
+  "${as_root[@]}" env PATH="$engine_dir/bin:$PATH" SSL_CERT_FILE="$ca_bundle" setsid nohup \
+    dockerd --config-file "$(daemon_config)" --data-root "$engine_data_root" >"$dockerd_log" 2>&1 </dev/null &
   echo $! >"$dockerd_pid_file"
   local waited=0
   until engine_answers; do
@@ -109,7 +177,12 @@ start_engine() {
     sleep 1
     waited=$((waited + 1))
   done
-  log "Docker engine answers after ${waited} s"
+  log "Docker engine answers after ${waited} s: $(docker info --format '{{.ServerVersion}}'), $(engine_image_store) image store"
+}
+
+stop_own_engine() {
+  "${as_root[@]}" kill "$1"
+  while [ -e "/proc/$1" ]; do sleep 0.2; done
 }
 
 # An install is current when the checksum of the file it was made from is the one recorded after it.
@@ -168,8 +241,7 @@ buildx_version() {
 version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
 
 # GitHub's runners build with BuildKit through buildx. Debian ships a recent enough plugin only in its
-# newest suite; its binary needs nothing but libc, so it is downloaded with a private apt configuration
-# (the system's own mirror and keyring, suite sid; the system's sources stay untouched) and copied in.
+# newest suite; its binary needs nothing but libc.
 ensure_buildx_plugin() {
   local version
   version=$(buildx_version)
@@ -181,18 +253,7 @@ ensure_buildx_plugin() {
     log "no buildx plugin >= $buildx_minimum and none can be installed here: Compose builds with the classic builder"
     return
   fi
-  local apt_dir="$cache_dir/apt-sid" system_sources=/etc/apt/sources.list.d/debian.sources
-  mkdir -p "$apt_dir/parts" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/deb"
-  printf 'Types: deb\nURIs: %s\nSuites: sid\nComponents: main\nSigned-By: %s\n' \
-    "$(awk '/^URIs:/ {print $2; exit}' "$system_sources")" \
-    "$(awk '/^Signed-By:/ {print $2; exit}' "$system_sources")" >"$apt_dir/parts/sid.sources"
-  local apt_options=(-o APT::Sandbox::User=root -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/parts"
-    -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
-  log "downloading docker-buildx from Debian's newest suite"
-  "${as_root[@]}" apt-get "${apt_options[@]}" -qq update
-  (cd "$apt_dir/deb" && rm -f ./*.deb && "${as_root[@]}" apt-get "${apt_options[@]}" -qq download docker-buildx 2>/dev/null)
-  rm -rf "$apt_dir/extracted"
-  dpkg-deb -x "$apt_dir"/deb/docker-buildx_*.deb "$apt_dir/extracted"
+  download_from_newest_suite docker-buildx
   "${as_root[@]}" install -D -m 0755 "$apt_dir/extracted/usr/libexec/docker/cli-plugins/docker-buildx" \
     /usr/local/lib/docker/cli-plugins/docker-buildx
   log "installed docker buildx $(buildx_version) (Compose now builds with BuildKit)"
@@ -205,6 +266,10 @@ report_failure() {
 }
 
 main() {
+  case "$image_store" in
+    containerd | classic) ;;
+    *) log "TRACKER_CI_IMAGE_STORE is '$image_store': it must be containerd or classic" >&2; exit 2 ;;
+  esac
   install_system_tools
   ca_bundle=$("$repo_root/scripts/test-ca.sh" "$cache_dir/test-ca")
   start_engine
@@ -213,9 +278,12 @@ main() {
   ensure_compose_plugin
   ensure_buildx_plugin
   if engine_answers; then
-    # The template's base images, and the swarm tier's node image.
+    # The template's base images, and the swarm tier's node image, whose engine is the one this script installs
+    # (also where the machine's own engine answers).
+    ! can_be_root || ensure_engine_binaries
     mapfile -t base_images < <(cd "$repo_root" && "$venv/bin/python" -m testkit.template && "$venv/bin/python" -m testkit.swarm)
-    TRACKER_CI_CACHE="$cache_dir" "$repo_root/scripts/base-images.sh" "${base_images[@]}"
+    TRACKER_CI_CACHE="$cache_dir" TRACKER_CI_ENGINE_BIN="$([ ! -x "$engine_dir/bin/dockerd" ] || echo "$engine_dir/bin")" \
+      "$repo_root/scripts/base-images.sh" "${base_images[@]}"
   fi
 }
 

@@ -78,6 +78,12 @@ def run(args, *, check=True, timeout=600, **kwargs) -> subprocess.CompletedProce
     return result
 
 
+def engine_image_store() -> str:
+    """The image store of the engine that answers: containerd (Docker 29's default) or classic (overlay2)."""
+    status = run(["docker", "info", "--format", "{{json .DriverStatus}}"]).stdout
+    return "containerd" if "io.containerd.snapshotter" in status else "classic"
+
+
 def git_commit(repo: Path, message: str) -> str:
     """Commits everything in repo, a git repository on branch main (made on first use); returns the commit."""
     if not (repo / ".git").exists():

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from testkit import hub
-from testkit.harness import REPO_ROOT, redis_server_process, require, require_command, run
+from testkit.harness import REPO_ROOT, engine_image_store, redis_server_process, require, require_command, run
 from testkit.projects import bake, make_venv, unique_name
 from testkit.swarm import NODE_IMAGE, node_image_present, swarm_of
 from testkit.template import COOKIECUTTER_JSON
@@ -50,12 +50,16 @@ def redis_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def docker_engine():
-    """Asserts a Docker engine answers (a failure under CI=true, a skip elsewhere)."""
+    """Asserts a Docker engine answers (a failure under CI=true, a skip elsewhere), with the image store that
+    TRACKER_CI_IMAGE_STORE asks for (`make test` runs the suite on each); returns the engine's version."""
     require_command("docker")
     info = run(["docker", "info", "--format", "{{json .ServerVersion}}"], check=False)
     require(info.returncode == 0, f"no Docker engine answers `docker info`: {info.stderr.strip()[:300]}")
     compose = run(["docker", "compose", "version", "--short"], check=False)
     require(compose.returncode == 0, "`docker compose` (v2) is not available (run scripts/bootstrap.sh)")
+    wanted_store = os.environ.get("TRACKER_CI_IMAGE_STORE")
+    store = engine_image_store()
+    require(wanted_store in (None, store), f"the engine has the {store} image store, not {wanted_store}")
     return json.loads(info.stdout)
 
 
