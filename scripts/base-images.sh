@@ -102,15 +102,20 @@ make_haproxy_stand_in() {
 }
 
 # The swarm tier's node: dockerd under tini, started by scripts/swarm-node.sh (copied in, so that a change of
-# it makes the image again without a new debootstrap). Not a stand-in of anything real.
+# it makes the image again without a new debootstrap). Not a stand-in of anything real. Its engine is the one the
+# bootstrap runs (TRACKER_CI_ENGINE_BIN: dockerd and containerd from Debian's newest suite), put before Debian
+# trixie's on the PATH, so that the swarm tier tests the engine production managers run.
 node_script=$(dirname "${BASH_SOURCE[0]}")/swarm-node.sh
-node_label=org.tracker-ci.stand-in=$stand_in_version-$(sha256sum <"$node_script" | cut -c1-12)
+engine_bin=${TRACKER_CI_ENGINE_BIN:-}
+node_engine=$([ -z "$engine_bin" ] || "$engine_bin/dockerd" --version)
+node_label=org.tracker-ci.stand-in=$stand_in_version-$(cat "$node_script" - <<<"$node_engine" | sha256sum | cut -c1-12)
 
 make_swarm_node() {
   local ref=$1 suite=${1##*:} rootfs_image container  # the imported rootfs stays as the image's parent
   rootfs_image=$(docker import "$(swarm_rootfs_tarball "$suite")")
   container=$(docker create "$rootfs_image" true)
   docker cp "$node_script" "$container:/usr/local/bin/swarm-node"
+  [ -z "$engine_bin" ] || docker cp "$engine_bin/." "$container:/usr/local/bin/"
   docker commit --change "LABEL $node_label" --change 'VOLUME /var/lib/docker' \
     --change 'ENTRYPOINT ["tini", "--", "/usr/local/bin/swarm-node"]' --change 'CMD []' "$container" "$ref" >/dev/null
   docker rm "$container" >/dev/null
