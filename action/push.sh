@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Step 4: with login.sh's Docker config, tags the tested image ID -- no rebuild -- with every reference,
-# pushes, reads the registry digest; on a cache-writing run also pushes the layer cache (CACHE_REF, the
+# pushes, reads the digest the registry reports; on a cache-writing run also pushes the layer cache (CACHE_REF, the
 # test image that the build tagged, inline cache metadata included). REGISTRY, IMAGE, REFS, WRITE_CACHE and
 # CACHE_REF are validate.sh's normalised outputs. Outputs: pushed, refs, digest.
 set -euo pipefail
@@ -10,26 +10,27 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export DOCKER_CONFIG
 
 mapfile -t refs <<<"$REFS"
+# The digest is the registry's own report of each push ("<tag>: digest: sha256:... size: N"), never the engine's
+# RepoDigests, which the containerd image store fills when an image is built or tagged, before any push. Every
+# reference names the same image, so the registry must report one digest for all of them.
+digest=""
 for ref in "${refs[@]}"; do
   group "Push $ref"
   docker tag "$IMAGE_ID" "$ref"
-  docker push --quiet "$ref"
+  report=$(docker push "$ref")
+  print_untrusted <<<"$report"
   endgroup
-done
-
-# RepoDigests lists name@digest per repository the image was pushed to, in Docker's short form
-# (realpython/page-tracker for docker.io/realpython/page-tracker): compare the names in full.
-digest=""
-while IFS= read -r repo_digest; do
-  if [ -n "$repo_digest" ] && [ "$(qualified_name "${repo_digest%@*}")" = "$IMAGE" ]; then
-    digest=${repo_digest#*@}
-    break
+  tag=${ref##*:}
+  pushed_digest=$(sed -nE "s/^${tag//./\\.}: digest: (sha256:[0-9a-f]{64}) size: [0-9]+$/\1/p" <<<"$report")
+  if [ -z "$pushed_digest" ]; then
+    error "the registry reported no digest for $ref"
+    exit 1
+  elif [ -n "$digest" ] && [ "$pushed_digest" != "$digest" ]; then
+    error "the registry reported $pushed_digest for $ref but $digest for ${refs[0]}"
+    exit 1
   fi
-done < <(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$IMAGE_ID")
-if [ -z "$digest" ]; then
-  error "the registry reported no digest for $IMAGE"
-  exit 1
-fi
+  digest=$pushed_digest
+done
 set_output pushed true
 set_output refs "$REFS"
 set_output digest "$digest"

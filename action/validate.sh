@@ -144,21 +144,28 @@ for name in source revision version created title description licenses; do
   [ -z "${labels[$name]}" ] ||
     entries+=("$(json_string "org.opencontainers.image.$name"): $(json_string "${labels[$name]}")")
 done
-publish_build=("$(IFS=,; printf '"labels": {%s}' "${entries[*]}")")
+# No attestations, on either image store: BuildKit attaches a provenance attestation by default where the engine
+# can store it (the containerd store), which would make the pushed image an index on one store and a manifest on
+# the other. Explicitly none, so what is pushed is one image manifest whatever the runner's engine.
+no_attestations='"provenance": false, "sbom": false'
+publish_build=("$(IFS=,; printf '"labels": {%s}' "${entries[*]}")" "$no_attestations")
+test_build=("$no_attestations")
 test_settings=()
 if [ -n "$cache_ref" ]; then
   cache_from=$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")
   publish_build+=("$cache_from")
-  test_build=("$cache_from")
+  test_build+=("$cache_from")
   [ "$write_cache" = false ] || test_build+=('"cache_to": ["type=inline"]')
-  test_settings=("$(IFS=,; printf '"build": {%s}' "${test_build[*]}")")
   # Built under the cache's name, so that push.sh pushes the very test image whose layers were tested.
   [ "$write_cache" = false ] || test_settings+=("$(printf '"image": %s' "$(json_string "$cache_ref")")")
 fi
+test_settings+=("$(IFS=,; printf '"build": {%s}' "${test_build[*]}")")
 build_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-build.XXXXXX")
 {
   printf '{"services": {%s: {"build": {%s}}' "$(json_string "$PUBLISH_SERVICE")" "$(IFS=,; echo "${publish_build[*]}")"
-  [ "${#test_settings[@]}" -eq 0 ] || printf ', %s: {%s}' "$(json_string "$TEST_SERVICE")" "$(IFS=,; echo "${test_settings[*]}")"
+  if builds "$TEST_SERVICE"; then
+    printf ', %s: {%s}' "$(json_string "$TEST_SERVICE")" "$(IFS=,; echo "${test_settings[*]}")"
+  fi
   printf '}}\n'
 } >"$build_file"
 

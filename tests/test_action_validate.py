@@ -158,6 +158,16 @@ def test_should_escape_an_input_quoted_in_an_error_annotation(baked_for_validati
     assert "\n::add-mask::" not in result.stdout
 
 
+def _services_with_build_file(project, build_file):
+    """The services as the action's Compose reads them: the project's file, validate.sh's build file on top."""
+    config = run(
+        ["docker", "compose", "--file", "docker-compose.yml", "--file", build_file, "--profile", "testing",
+         "config", "--no-interpolate", "--format", "json"],
+        cwd=project,
+    )  # fmt: skip
+    return json.loads(config.stdout)["services"]
+
+
 CACHE_REF = "docker.io/realpython/page-tracker:buildcache"
 READ_ONLY = {"cache_from": [CACHE_REF]}
 
@@ -179,13 +189,7 @@ def test_should_let_only_the_default_branch_write_the_layer_cache(
 ):
     # When
     result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
-    config = json.loads(
-        run(
-            ["docker", "compose", "--file", "docker-compose.yml", "--file", outputs["build-file"], "--profile",
-             "testing", "config", "--no-interpolate", "--format", "json"],
-            cwd=baked_for_validation,
-        ).stdout
-    )["services"]  # fmt: skip
+    config = _services_with_build_file(baked_for_validation, outputs["build-file"])
 
     # Then: both builds read the test image's cache; on the default branch the test image writes it, and
     # is built under the cache's name, only where it is pushed
@@ -198,6 +202,19 @@ def test_should_let_only_the_default_branch_write_the_layer_cache(
         key: value for key, value in cache_build.items() if key == "cache_from"
     }
     assert config["test-service"].get("image") == (cache_ref if write == "true" else None)
+
+
+@pytest.mark.parametrize("inputs", [PUSHING, {}], ids=["pushing", "test-only"])
+def test_should_build_both_images_without_attestations_whatever_the_image_store(baked_for_validation, tmp_path, inputs):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+    config = _services_with_build_file(baked_for_validation, outputs["build-file"])
+
+    # Then: what is pushed is one image manifest on the classic and the containerd store alike
+    assert result.returncode == 0, result.stdout + result.stderr
+    for service in ("test-service", "web-service"):
+        build = config[service]["build"]
+        assert (build.get("provenance"), build.get("sbom")) == ("false", "false"), service
 
 
 @pytest.mark.parametrize(
