@@ -7,8 +7,8 @@ deletes tens of thousands of files, so the next pull or install spent seconds of
 (perf: ext4_create -> recently_deleted); a pull of the 128 MB layer cache took 3.5-5.5 s here against 2.45 s on a
 journaled file system. A GitHub runner's /var/lib/docker is on a journaled ext4, where the check is off.
 
-What: the same dockerd (and so the same built-in BuildKit), docker CLI, buildx and Compose as the host's engine,
-with the data root on an ext4 made with mkfs's defaults (a journal) in a sparse loop file, a bridge and an address
+What: the same dockerd as the bootstrap's engine (Docker 28.5 from Debian's newest suite, and so the same built-in
+BuildKit), docker CLI, buildx and Compose, with the image store asked for (containerd or classic), the data root on an ext4 made with mkfs's defaults (a journal) in a sparse loop file, a bridge and an address
 range of its own, the test CA's bundle (for the stand-in hub) and the base images copied from the host's engine.
 Its containers reach the outside (the package index, for the cold builds) through one MASQUERADE and two FORWARD
 rules for its address range alone. Everything is undone on exit, whatever happens: dockerd stopped by its PID,
@@ -20,6 +20,7 @@ which the benchmark does not use); and the CPUs, memory and disk are this VM's.
 """
 
 import ipaddress
+import json
 import os
 import secrets
 import shutil
@@ -35,6 +36,9 @@ from testkit.harness import CACHE_DIR, run, stop_process
 ADDRESS_RANGE = ipaddress.ip_network("10.231.0.0/16")
 BRIDGE_ADDRESS = "10.231.0.1/24"
 TOOLS = ("dockerd", "truncate", "mkfs.ext4", "mount", "umount", "iptables", "ip")
+# The bootstrap's engine (dockerd, containerd and its shim), first on dockerd's PATH.
+ENGINE_PATH = os.pathsep.join([str(CACHE_DIR / "engine" / "bin"), os.environ.get("PATH", "")])
+IMAGE_STORES = ("containerd", "classic")
 
 
 class EngineUnavailable(RuntimeError):
@@ -44,7 +48,7 @@ class EngineUnavailable(RuntimeError):
 def _check_prerequisites() -> None:
     if os.geteuid() != 0:
         raise EngineUnavailable("the benchmark's engine needs root: a loop mount, a bridge and iptables rules")
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing = [tool for tool in TOOLS if shutil.which(tool, path=ENGINE_PATH) is None]
     if missing:
         raise EngineUnavailable(f"the benchmark's engine needs {', '.join(missing)}")
     # Routes that cover the range (the default route aside) or lie inside it.
@@ -67,10 +71,12 @@ def _copy_images(images: list[str], env: dict) -> None:
 
 
 @contextmanager
-def journaled_engine(workdir: Path, base_images: list[str], size: str = "40G") -> Iterator[str]:
+def journaled_engine(workdir: Path, base_images: list[str], image_store: str, size: str = "40G") -> Iterator[str]:
     """Points this process's docker, buildx and Compose commands at the engine (DOCKER_HOST) while the context
     lasts, and yields that address."""
     _check_prerequisites()
+    if image_store not in IMAGE_STORES:
+        raise EngineUnavailable(f"image store {image_store!r} is not one of {', '.join(IMAGE_STORES)}")
     # A network interface name has at most 15 characters.
     name = f"tcibench{secrets.token_hex(2)}"
     # Under /run: containerd's socket paths must stay short.
@@ -99,13 +105,15 @@ def journaled_engine(workdir: Path, base_images: list[str], size: str = "40G") -
             undo.callback(run, ["iptables", "--delete", *rule])
         run(["iptables", "--table", "nat", "--append", *masquerade])
         undo.callback(run, ["iptables", "--table", "nat", "--delete", *masquerade])
+        config = workdir / "daemon.json"
+        config.write_text(json.dumps({"features": {"containerd-snapshotter": image_store == "containerd"}}))
         log = (workdir / "dockerd.log").open("w", encoding="utf-8")
         undo.callback(log.close)
         dockerd = subprocess.Popen(  # pylint: disable=consider-using-with
-            ["dockerd", "--data-root", data / "docker", "--exec-root", exec_root, "--pidfile", Path("/run") / f"{name}.pid",
+            ["dockerd", "--config-file", config, "--data-root", data / "docker", "--exec-root", exec_root, "--pidfile", Path("/run") / f"{name}.pid",
              "--host", f"unix://{socket}", "--bridge", name, "--iptables=false", "--ip-masq=false",
              "--default-address-pool", f"base={ADDRESS_RANGE},size=24"],
-            env={**os.environ, "SSL_CERT_FILE": str(CACHE_DIR / "test-ca" / "bundle.crt")},
+            env={**os.environ, "PATH": ENGINE_PATH, "SSL_CERT_FILE": str(CACHE_DIR / "test-ca" / "bundle.crt")},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         undo.callback(shutil.rmtree, exec_root, ignore_errors=True)

@@ -18,9 +18,10 @@ gives medians, and the goals are the medians of the ratios taken within each rou
 
 Both pipelines run on an engine of the benchmark's own whose data root is a journaled ext4, as a GitHub runner's
 is (benchmarks/engine.py says why: this VM's disk has no journal, and emptying the engine slowed the next pull
-by seconds there); it needs root.
+by seconds there); it needs root. By default all rounds run on the containerd image store (Docker 29's default:
+GitHub's ubuntu-latest), then on the classic store (ubuntu-24.04's Docker 28).
 
-Run from the repository root: .venv/bin/python -m benchmarks.pipeline [--rounds 3]
+Run from the repository root: .venv/bin/python -m benchmarks.pipeline [--rounds 3] [--image-store containerd]
 """
 
 import argparse
@@ -33,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
-from benchmarks.engine import journaled_engine
+from benchmarks.engine import IMAGE_STORES, journaled_engine
 from testkit.harness import REPO_ROOT, github_outputs, run
 from testkit.hub import StandInHub, stand_in_hub
 from testkit.projects import (
@@ -177,25 +178,25 @@ def one_round(workdir: Path, hub: StandInHub, suffix: str) -> dict:
     return seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    options = parser.parse_args()
+def measure(rounds: int, image_store: str) -> dict:
+    """Rounds on an engine of the benchmark's own with the given image store; prints and returns their figures."""
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
-        with journaled_engine(workdir, [PYTHON_IMAGE, REDIS_IMAGE]), stand_in_hub(workdir / "hub") as hub:
-            rounds = [one_round(workdir, hub, secrets.token_hex(4)) for _ in range(options.rounds)]
-    seconds = {name: {phase: statistics.median(r[name][phase] for r in rounds) for phase in PHASES}
-               for name in rounds[0]}  # fmt: skip
+        with journaled_engine(workdir, [PYTHON_IMAGE, REDIS_IMAGE], image_store), stand_in_hub(workdir / "hub") as hub:
+            results = [one_round(workdir, hub, secrets.token_hex(4)) for _ in range(rounds)]
+    seconds = {name: {phase: statistics.median(r[name][phase] for r in results) for phase in PHASES}
+               for name in results[0]}  # fmt: skip
     # Ratios per round, then their median: each compares runs a few seconds apart on this noisy VM.
     per_round = {
-        "fresh_over_our_warm": [r["ours"]["fresh"] / r["ours"]["warm"] for r in rounds],
-        "fresh_over_tutorial_cold": [r["ours"]["fresh"] / r["tutorial"]["cold"] for r in rounds],
+        "fresh_over_our_warm": [r["ours"]["fresh"] / r["ours"]["warm"] for r in results],
+        "fresh_over_tutorial_cold": [r["ours"]["fresh"] / r["tutorial"]["cold"] for r in results],
         **{
-            f"ours_over_tutorial_{phase}": [r["ours"][phase] / r["tutorial"][phase] for r in rounds] for phase in PHASES
+            f"ours_over_tutorial_{phase}": [r["ours"][phase] / r["tutorial"][phase] for r in results]
+            for phase in PHASES
         },
     }
     ratios = {name: round(statistics.median(values), 2) for name, values in per_round.items()}
+    print(f"\n{image_store} image store")
     print_table(
         ["pipeline (medians)", *(f"{phase} s" for phase in PHASES)],
         [
@@ -207,9 +208,18 @@ def main() -> None:
     for goal, description in (("fresh_over_our_warm", "our warm time"),
                               ("fresh_over_tutorial_cold", "the tutorial's cold time")):  # fmt: skip
         values = ", ".join(f"{value:.2f}" for value in per_round[goal])
-        print(f"fresh runner: {ratios[goal]:.2f}× {description} (median of {options.rounds} rounds: {values})")
-    save("pipeline", {"rounds": rounds, "median_seconds": seconds, "median_ratios": ratios,
-                      "ratios_per_round": {name: [round(v, 3) for v in values] for name, values in per_round.items()}})  # fmt: skip
+        print(f"fresh runner: {ratios[goal]:.2f}× {description} (median of {rounds} rounds: {values})")
+    return {"rounds": results, "median_seconds": seconds, "median_ratios": ratios,
+            "ratios_per_round": {name: [round(v, 3) for v in values] for name, values in per_round.items()}}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--image-store", choices=[*IMAGE_STORES, "both"], default="both")
+    options = parser.parse_args()
+    stores = IMAGE_STORES if options.image_store == "both" else (options.image_store,)
+    save("pipeline", {store: measure(options.rounds, store) for store in stores})
 
 
 if __name__ == "__main__":
