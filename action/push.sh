@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Step 4: with login.sh's Docker config, tags the tested image ID -- no rebuild -- with every reference,
-# pushes, reads the digest the registry reports; on a cache-writing run also pushes the layer cache (CACHE_REF, the
-# test image that the build tagged, inline cache metadata included). REGISTRY, IMAGE, REFS, WRITE_CACHE and
-# CACHE_REF are validate.sh's normalised outputs. Outputs: pushed, refs, digest.
+# pushes, reads the digest the registry reports; on a run that writes an inline layer cache also pushes it (CACHE_REF,
+# the test image that the build tagged, inline cache metadata included; a registry cache was written by the build).
+# REGISTRY, IMAGE, REFS, WRITE_CACHE, CACHE_KIND and CACHE_REF are validate.sh's normalised outputs. Outputs: pushed,
+# refs, digest.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${REGISTRY:?}" "${IMAGE:?}" "${IMAGE_ID:?}" "${REFS:?}" "${DOCKER_CONFIG:?}" "${WRITE_CACHE:?}" "${CACHE_REF?}"
+: "${CACHE_KIND?}"
 export DOCKER_CONFIG
 
 mapfile -t refs <<<"$REFS"
@@ -36,7 +38,7 @@ set_output refs "$REFS"
 set_output digest "$digest"
 echo "Pushed $IMAGE_ID as ${refs[*]} ($digest)"
 
-if [ "$WRITE_CACHE" = true ]; then
+if [ "$WRITE_CACHE" = true ] && [ "$CACHE_KIND" = inline ]; then
   group "Push the layer cache $CACHE_REF"
   # The cache is a speed-up: failing to write it leaves the next run cold, not this one red.
   docker push --quiet "$CACHE_REF" || warning "could not push the layer cache $CACHE_REF: the next run builds cold"

@@ -3,6 +3,7 @@
 set -euo pipefail
 : "${TEST_OUTCOME?}" "${PUSH_OUTCOME?}" "${E2E_EXIT_CODE?}" "${FAILING_SERVICE?}" "${IMAGE_ID?}"
 : "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}" "${LOGIN_OUTCOME?}" "${CACHE_REF?}" "${WRITE_CACHE?}"
+: "${CACHE_KIND?}"
 
 if [ "$TEST_OUTCOME" = success ] && [ "$LOGIN_OUTCOME" != failure ] && [ "$PUSH_OUTCOME" != failure ]; then
   result="passed"
@@ -30,7 +31,14 @@ fi
   if [ -z "$CACHE_REF" ]; then
     printf '| layer cache | none (no image, or cache: false) |\n'
   else
-    printf '| layer cache | read from %s; %s |\n' "\`$CACHE_REF\`" \
-      "$([ "$WRITE_CACHE" = true ] && [ "$PUSHED" = true ] && echo written || echo "not written")"
+    # An inline cache goes out with the tested image; a registry cache is written by the build itself.
+    written="not written"
+    if [ "$WRITE_CACHE" = true ]; then
+      case "$CACHE_KIND" in
+        inline) [ "$PUSHED" != true ] || written="written (inline cache of the tested test image)" ;;
+        registry) [ -z "$IMAGE_ID" ] || written="written by the build (registry cache, every stage)" ;;
+      esac
+    fi
+    printf '| layer cache | read from %s; %s |\n' "\`$CACHE_REF\`" "$written"
   fi
 } >>"$GITHUB_STEP_SUMMARY"

@@ -78,15 +78,6 @@ if ((${#ready_made[@]})); then
   early_start=$!
 fi
 
-# BuildKit of Engine 20.10 restores an inline cache written by a build that itself read one only every
-# other time (moby/buildkit#1981) unless the cache image is local: pull it first. A missing one means a cold
-# build, not a failure.
-if [ -n "${CACHE_REF:-}" ]; then
-  group "Pull the layer cache"
-  docker pull --quiet "$CACHE_REF" || echo "no layer cache in $CACHE_REF (yet): building without it"
-  endgroup
-fi
-
 group "Build images"
 # One build of every service: BuildKit runs the stages they share (the test image is the builder stage) once.
 if ! compose build 2>&1 | print_untrusted; then

@@ -5,11 +5,10 @@
 # refs (newline-separated), compose-project (unique per job, attempt and call, so teardown removes exactly
 # what this call made and `compose ps` never sees another job's containers), build-file (a Compose override
 # of the builds: the published image's OCI labels, set at build time so the image tested is the image pushed,
-# labels included; and the layer cache), write-cache (true/false) and cache-ref (<image>:buildcache).
-# The layer cache is the inline cache (BuildKit's docker driver exports no other kind) of the test image,
-# whose layers are the builder stage's (the dependencies, the gates), pushed as cache-ref. Both builds of
-# every run that names an image read it; only a push from the default branch writes it, so a branch or a
-# pull request can never put layers into what the default branch builds from.
+# labels included; and the layer cache), write-cache (true/false), cache-ref (<image>:buildcache) and cache-kind
+# (registry or inline, by the engine's image store; empty without a cache). Both builds of every run that names an
+# image read the layer cache; only a push from the default branch writes it, so a branch or a pull request can
+# never put layers into what the default branch builds from.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -151,13 +150,32 @@ no_attestations='"provenance": false, "sbom": false'
 publish_build=("$(IFS=,; printf '"labels": {%s}' "${entries[*]}")" "$no_attestations")
 test_build=("$no_attestations")
 test_settings=()
+# The kind of layer cache BuildKit's docker driver (the builder of GitHub's runners) can export: a registry cache
+# (every stage's layers, mode=max) where the engine has the containerd image store; the inline cache of the test
+# image, pushed by push.sh, on the classic store, which exports no other kind. Each is read straight from the
+# registry: an inline cache pulled first is not reused on the classic store, and an inline cache read remotely
+# lost the runtime venv's layer on the containerd store (both seen on Docker 28.5).
+cache_kind=""
 if [ -n "$cache_ref" ]; then
-  cache_from=$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")
+  cache_kind=inline
+  ! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || cache_kind=registry
+fi
+case "$cache_kind" in
+  registry)
+    cache_from=$(printf '"cache_from": [%s]' "$(json_string "type=registry,ref=$cache_ref")")
+    cache_to=$(printf '"cache_to": [%s]' "$(json_string "type=registry,ref=$cache_ref,mode=max")")
+    ;;
+  inline)
+    cache_from=$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")
+    cache_to='"cache_to": ["type=inline"]'
+    # Built under the cache's name, so that push.sh pushes the very test image whose layers were tested.
+    [ "$write_cache" = false ] || test_settings+=("$(printf '"image": %s' "$(json_string "$cache_ref")")")
+    ;;
+esac
+if [ -n "$cache_kind" ]; then
   publish_build+=("$cache_from")
   test_build+=("$cache_from")
-  [ "$write_cache" = false ] || test_build+=('"cache_to": ["type=inline"]')
-  # Built under the cache's name, so that push.sh pushes the very test image whose layers were tested.
-  [ "$write_cache" = false ] || test_settings+=("$(printf '"image": %s' "$(json_string "$cache_ref")")")
+  [ "$write_cache" = false ] || test_build+=("$cache_to")
 fi
 test_settings+=("$(IFS=,; printf '"build": {%s}' "${test_build[*]}")")
 build_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-build.XXXXXX")
@@ -179,4 +197,5 @@ set_output refs "$(printf '%s\n' "${refs[@]}")"
 set_output build-file "$build_file"
 set_output write-cache "$write_cache"
 set_output cache-ref "$cache_ref"
+set_output cache-kind "$cache_kind"
 echo "Inputs are valid; this run pushes: $push"

@@ -4,6 +4,7 @@ decided once."""
 import json
 import os
 import re
+import shutil
 
 import pytest
 
@@ -169,39 +170,74 @@ def _services_with_build_file(project, build_file):
 
 
 CACHE_REF = "docker.io/realpython/page-tracker:buildcache"
-READ_ONLY = {"cache_from": [CACHE_REF]}
+# What `docker info --format '{{json .DriverStatus}}'` answers on each image store (Docker 28.5).
+DRIVER_STATUS = {
+    "containerd": '[["driver-type","io.containerd.snapshotter.v1"]]',
+    "classic": '[["Backing Filesystem","extfs"],["Supports d_type","true"],["Using metacopy","false"]]',
+}
+# The layer cache each store's builder reads and (on the default branch) writes.
+CACHE_SETTINGS = {
+    "containerd": {"cache_from": [f"type=registry,ref={CACHE_REF}"],
+                   "cache_to": [f"type=registry,ref={CACHE_REF},mode=max"]},
+    "classic": {"cache_from": [CACHE_REF], "cache_to": ["type=inline"]},
+}  # fmt: skip
+
+
+@pytest.fixture(params=sorted(DRIVER_STATUS))
+def engine_with_store(request, tmp_path):
+    """PATH with a docker command whose `info` answers as an engine with the given image store; every other
+    command goes to the real docker CLI. Yields (store, environment)."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    docker = shim / "docker"
+    docker.write_text(
+        f"#!/bin/sh\nif [ \"$1\" = info ]; then echo '{DRIVER_STATUS[request.param]}'; exit 0; fi\n"
+        f'exec {shutil.which("docker")} "$@"\n',
+        encoding="utf-8",
+    )
+    docker.chmod(0o755)
+    return request.param, {"PATH": f"{shim}:{os.environ['PATH']}"}
 
 
 @pytest.mark.parametrize(
-    ("inputs", "write", "cache_ref", "cache_build"),
+    ("inputs", "write", "cache_ref"),
     [
-        pytest.param(PUSHING, "true", CACHE_REF, READ_ONLY | {"cache_to": ["type=inline"]}, id="default-branch-writes"),
-        pytest.param({**PUSHING, "EVENT_NAME": "pull_request"}, "false", CACHE_REF, READ_ONLY, id="pull-request-reads"),
-        pytest.param({**PUSHING, "GIT_REF": "refs/heads/feature"}, "false", CACHE_REF, READ_ONLY, id="branch-reads"),
-        pytest.param({**PUSHING, "GIT_REF": "refs/tags/v1.0.0"}, "false", CACHE_REF, READ_ONLY, id="release-reads"),
-        pytest.param({"IMAGE": PUSHING["IMAGE"], "PUSH": "false"}, "false", CACHE_REF, READ_ONLY, id="test-only-reads"),
-        pytest.param({}, "false", "", {}, id="no-image-no-cache"),
-        pytest.param({**PUSHING, "CACHE": "false"}, "false", "", {}, id="cache-false"),
+        pytest.param(PUSHING, "true", CACHE_REF, id="default-branch-writes"),
+        pytest.param({**PUSHING, "EVENT_NAME": "pull_request"}, "false", CACHE_REF, id="pull-request-reads"),
+        pytest.param({**PUSHING, "GIT_REF": "refs/heads/feature"}, "false", CACHE_REF, id="branch-reads"),
+        pytest.param({**PUSHING, "GIT_REF": "refs/tags/v1.0.0"}, "false", CACHE_REF, id="release-reads"),
+        pytest.param({"IMAGE": PUSHING["IMAGE"], "PUSH": "false"}, "false", CACHE_REF, id="test-only-reads"),
+        pytest.param({}, "false", "", id="no-image-no-cache"),
+        pytest.param({**PUSHING, "CACHE": "false"}, "false", "", id="cache-false"),
     ],
 )  # fmt: skip
 def test_should_let_only_the_default_branch_write_the_layer_cache(
-    baked_for_validation, tmp_path, inputs, write, cache_ref, cache_build
+    baked_for_validation, tmp_path, engine_with_store, inputs, write, cache_ref
 ):
+    # Given: an engine with the containerd or the classic image store
+    store, docker_path = engine_with_store
+
     # When
-    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, **docker_path)
     config = _services_with_build_file(baked_for_validation, outputs["build-file"])
 
-    # Then: both builds read the test image's cache; on the default branch the test image writes it, and
-    # is built under the cache's name, only where it is pushed
+    # Then: both builds read the cache its builder can export (registry cache, or the test image's inline
+    # cache); on the default branch the test build writes it, and an inline cache's test image is built under
+    # the cache's name, only where it is pushed
     assert result.returncode == 0, result.stdout + result.stderr
     assert (outputs["write-cache"], outputs["cache-ref"]) == (write, cache_ref)
+    assert outputs["cache-kind"] == ("" if not cache_ref else {"containerd": "registry", "classic": "inline"}[store])
+    settings = CACHE_SETTINGS[store] if cache_ref else {}
     cache_keys = ("cache_from", "cache_to")
     test_build, web_build = config["test-service"]["build"], config["web-service"]["build"]
-    assert {key: test_build[key] for key in cache_keys if key in test_build} == cache_build
-    assert {key: web_build[key] for key in cache_keys if key in web_build} == {
-        key: value for key, value in cache_build.items() if key == "cache_from"
+    assert {key: test_build[key] for key in cache_keys if key in test_build} == {
+        key: value for key, value in settings.items() if key == "cache_from" or write == "true"
     }
-    assert config["test-service"].get("image") == (cache_ref if write == "true" else None)
+    assert {key: web_build[key] for key in cache_keys if key in web_build} == {
+        key: value for key, value in settings.items() if key == "cache_from"
+    }
+    renamed = write == "true" and store == "classic"
+    assert config["test-service"].get("image") == (cache_ref if renamed else None)
 
 
 @pytest.mark.parametrize("inputs", [PUSHING, {}], ids=["pushing", "test-only"])
