@@ -185,8 +185,8 @@ def _running_web_tasks_on(swarm, nodes: set) -> bool:
     )
 
 
-def test_should_reschedule_a_stopped_task_and_a_stopped_node_without_a_failed_request(swarm, release):
-    # Given: load through the proxies of the first two nodes; the third will go
+def test_should_reschedule_a_stopped_task_and_a_drained_node_without_a_failed_request(swarm, release):
+    # Given: load through the proxies of the first two nodes; the third will be taken out
     project = release["project"]
     first_two, third = swarm.nodes[:2], swarm.nodes[2]
     before = _count(project, swarm.nodes[0])
@@ -200,12 +200,13 @@ def test_should_reschedule_a_stopped_task_and_a_stopped_node_without_a_failed_re
     wait_until(lambda: _running_web_tasks_on(swarm, every_node) and len(_web_tasks(swarm)) == 3, 60, "3 web tasks")
     TIMES["stopped task replaced"] = round(time.monotonic() - started, 1)
 
-    # When: the third node stopped
+    # When: the third node taken out as operators do it: drained, its tasks running elsewhere, then stopped
     started = time.monotonic()
-    run(["docker", "stop", third.name])
+    swarm.manager.docker("node", "update", "--availability", "drain", third.hostname)
     try:
         wait_until(lambda: _running_web_tasks_on(swarm, {"node1", "node2"}), 90, "the web tasks to leave node3")
-        TIMES["stopped node's tasks rescheduled"] = round(time.monotonic() - started, 1)
+        TIMES["drained node's tasks rescheduled"] = round(time.monotonic() - started, 1)
+        run(["docker", "stop", third.name])
         _stop(traffics)
     finally:
         _bring_back(swarm, third)
@@ -214,8 +215,47 @@ def test_should_reschedule_a_stopped_task_and_a_stopped_node_without_a_failed_re
     _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]), first_two)
 
 
+def test_should_lose_only_requests_under_way_when_a_node_is_stopped_undrained(swarm, release):
+    # Given: a web task on every node, load through the first two nodes' proxies
+    project = release["project"]
+    _spread_web_tasks(swarm, release)
+    survivors, victim = swarm.nodes[:2], swarm.nodes[2]
+    before = _count(project, swarm.manager)
+    traffics = _under_load(project, survivors)
+
+    # When: the third node stopped with its tasks on it (its engine stops them, each draining, on the way down)
+    stopping = time.monotonic()
+    run(["docker", "stop", victim.name])
+    stopped = time.monotonic()
+    try:
+        wait_until(
+            lambda: _running_web_tasks_on(swarm, {node.hostname for node in survivors}),
+            90,
+            f"the web tasks to leave {victim.hostname}",
+        )
+        TIMES["stopped node's tasks rescheduled"] = round(time.monotonic() - stopped, 1)
+        _stop(traffics)
+    finally:
+        _bring_back(swarm, victim)
+
+    # Then: a request failed only if it was under way while the node stopped
+    lost = _assert_lost_only_under_way(traffics, (stopping, stopped), survivors)
+    _assert_counted_once(traffics, before, _count(project, swarm.manager), survivors, allowed_lost=lost)
+
+
+def _spread_web_tasks(swarm, release) -> None:
+    """A web task on every node again: scaled to none and back (Swarm never moves running tasks, and a forced
+    update does not spread them reliably)."""
+    project = release["project"]
+    project.deploy(release["v2"], WEB_REPLICAS=0)
+    project.deploy(release["v2"])
+    assert sorted(task["Node"] for task in _web_tasks(swarm)) == ["node1", "node2", "node3"]
+    wait_for_the_edge(swarm)
+
+
 def _bring_back(swarm, node) -> None:
-    """Starts a stopped or killed node again and waits until its proxy serves."""
+    """Starts a stopped, drained or killed node again, available for tasks, and waits until its proxy serves."""
+    swarm.manager.docker("node", "update", "--availability", "active", node.hostname)
     run(["docker", "start", node.name])
     wait_until(node.engine_answers, 60, f"the engine of {node.name}", interval=0.5)
     proxy = ["service", "ps", "--filter", "desired-state=running", "--filter", f"node={node.hostname}"]
@@ -259,13 +299,9 @@ def test_should_lose_only_requests_in_flight_when_a_web_task_is_killed(swarm, re
 
 
 def test_should_lose_only_requests_in_flight_when_a_node_is_killed(swarm, release):
-    # Given: a web task on every node again (scaled to none and back: Swarm never moves running tasks, and a
-    # forced update does not spread them reliably), load through the first two nodes' proxies
+    # Given: a web task on every node, load through the first two nodes' proxies
     project = release["project"]
-    project.deploy(release["v2"], WEB_REPLICAS=0)
-    project.deploy(release["v2"])
-    assert sorted(task["Node"] for task in _web_tasks(swarm)) == ["node1", "node2", "node3"]
-    wait_for_the_edge(swarm)
+    _spread_web_tasks(swarm, release)
     survivors, victim = swarm.nodes[:2], swarm.nodes[2]
     before = _count(project, swarm.manager)
     traffics = _under_load(project, survivors)
