@@ -286,7 +286,9 @@ def test_should_fail_show_the_logs_and_push_nothing_when_the_e2e_test_breaks(sce
     assert "end-to-end tests failed: test-service exited 1" in result.log
     assert "Log of web-service" in result.log and "Booting worker" in result.log
     assert "Log of redis-service" in result.log and "Ready to accept connections" in result.log
-    assert scenario.registry.tags(scenario.repository) == []
+    # (a registry cache, written on the containerd store by the build whose gates passed, is no image)
+    layer_cache = ["buildcache"] if engine_image_store() == "containerd" else []
+    assert scenario.registry.tags(scenario.repository) == layer_cache
 
 
 @pytest.mark.act

@@ -36,6 +36,7 @@ def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, ti
         "REFS": f"docker.io/{repository}:v1",
         "WRITE_CACHE": "false",
         "CACHE_REF": "",
+        "CACHE_KIND": "",
         "GITHUB_OUTPUT": str(outputs),
     }
 
