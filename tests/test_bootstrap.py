@@ -1,5 +1,6 @@
 """scripts/bootstrap.sh, sourced: its functions under the same `set -euo pipefail` it runs with."""
 
+import json
 import shutil
 import subprocess
 
@@ -10,11 +11,15 @@ from testkit.harness import REPO_ROOT
 BOOTSTRAP = REPO_ROOT / "scripts" / "bootstrap.sh"
 
 
-def bootstrap_function(call, cache_dir):
+def bootstrap_env(cache_dir, **more):
+    return {"PATH": "/usr/bin:/bin", "HOME": str(cache_dir), "TRACKER_CI_CACHE": str(cache_dir), **more}
+
+
+def bootstrap_function(call, cache_dir, **env):
     """Runs one bootstrap function in a shell that sourced the script with its cache in cache_dir."""
     return subprocess.run(
         ["bash", "-c", f'source "$1"; {call}; echo "exit=$?"', "test_bootstrap", str(BOOTSTRAP)],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cache_dir), "TRACKER_CI_CACHE": str(cache_dir)},
+        env=bootstrap_env(cache_dir, **env),
         capture_output=True,
         text=True,
         check=False,
@@ -58,3 +63,30 @@ def test_should_find_its_own_engine_while_it_runs(tmp_path, process_named_docker
 
     # Then
     assert result.stdout.splitlines() == [str(process_named_dockerd), "exit=0"], result.stderr
+
+
+@pytest.mark.parametrize("store", ["containerd", "classic"])
+def test_should_say_each_image_store_in_the_engine_configuration(tmp_path, store):
+    # When
+    result = bootstrap_function('cat "$(daemon_config)"', tmp_path, TRACKER_CI_IMAGE_STORE=store)
+
+    # Then: the store is said either way, so it does not depend on the engine's version (Docker 29 turns it on)
+    config, status = result.stdout.rsplit("\n", 2)[:2]
+    assert status == "exit=0", result.stderr
+    assert json.loads(config) == {"features": {"containerd-snapshotter": store == "containerd"}}
+
+
+def test_should_refuse_an_unknown_image_store_before_installing_anything(tmp_path):
+    # When
+    result = subprocess.run(
+        ["bash", str(BOOTSTRAP)],
+        env=bootstrap_env(tmp_path, TRACKER_CI_IMAGE_STORE="zfs"),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then: a clear error, and nothing written to its cache
+    assert result.returncode == 2
+    assert "TRACKER_CI_IMAGE_STORE is 'zfs': it must be containerd or classic" in result.stdout + result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == []
