@@ -90,9 +90,9 @@ class Ours:
         self.env = {**base, "DOCKER_CONFIG": action_step("login.sh", {**base, "USERNAME": registry.username,
                                                                          "PASSWORD": registry.password})["docker-config"]}  # fmt: skip
         self.test_env = {**action_test_env(project, decided["compose-project"], workdir / "unused"), **self.env,
-                         "BUILD_FILE": decided["build-file"], "CACHE_REF": decided["cache-ref"]}  # fmt: skip
+                         "BUILD_FILE": decided["build-file"]}  # fmt: skip
         self.push_env = {**self.env, "IMAGE": decided["image"], "REFS": decided["refs"], "WRITE_CACHE": "true",
-                         "CACHE_REF": decided["cache-ref"]}  # fmt: skip
+                         "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"]}  # fmt: skip
         self.image = decided["image"]
         self.tested: dict = {}
 
