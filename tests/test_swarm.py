@@ -186,8 +186,9 @@ def _running_web_tasks_on(swarm, nodes: set) -> bool:
 
 
 def test_should_reschedule_a_stopped_task_and_a_drained_node_without_a_failed_request(swarm, release):
-    # Given: load through the proxies of the first two nodes; the third will be taken out
+    # Given: a web task on every node, load through the proxies of the first two; the third will be taken out
     project = release["project"]
+    _spread_web_tasks(swarm, release)
     first_two, third = swarm.nodes[:2], swarm.nodes[2]
     before = _count(project, swarm.nodes[0])
     traffics = _under_load(project, first_two)
