@@ -54,11 +54,12 @@ missing_packages() {
 install_system_tools() {
   # jq: the action's validate.sh reads the Compose configuration with it, as on GitHub's runners. pigz: GitHub's
   # Ubuntu runners have it, and dockerd decompresses pulled layers with its unpigz when it is on the PATH.
+  # tini: its static build is docker-init of the engine below, here and in the swarm tier's node image.
   local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap wrk:wrk jq:jq
-    ssh-keygen:openssh-client unpigz:pigz)
-  # What the engine from Debian's newest suite needs beside its own binaries: that suite's runc needs a newer
-  # glibc, Debian 12's serves it; docker-init is tini's static build; dockerd sets up networks with iptables.
-  engine_answers || wanted+=(runc:runc tini-static:tini iptables:iptables)
+    ssh-keygen:openssh-client unpigz:pigz tini-static:tini)
+  # What the engine from Debian's newest suite needs beside its own binaries to run here: that suite's runc needs
+  # a newer glibc, Debian 12's serves it; dockerd sets up networks with iptables.
+  engine_answers || wanted+=(runc:runc iptables:iptables)
   local packages
   mapfile -t packages < <(missing_packages "${wanted[@]}")
   if [ "${#packages[@]}" -eq 0 ]; then
