@@ -8,11 +8,12 @@ deletes tens of thousands of files, so the next pull or install spent seconds of
 journaled file system. A GitHub runner's /var/lib/docker is on a journaled ext4, where the check is off.
 
 What: the same dockerd as the bootstrap's engine (Docker 28.5 from Debian's newest suite, and so the same built-in
-BuildKit), docker CLI, buildx and Compose, with the image store asked for (containerd or classic), the data root on an ext4 made with mkfs's defaults (a journal) in a sparse loop file, a bridge and an address
-range of its own, the test CA's bundle (for the stand-in hub) and the base images copied from the host's engine.
-Its containers reach the outside (the package index, for the cold builds) through one MASQUERADE and two FORWARD
-rules for its address range alone. Everything is undone on exit, whatever happens: dockerd stopped by its PID,
-the rules deleted, the bridge removed, the file system unmounted.
+BuildKit), docker CLI, buildx and Compose, with the image store asked for (containerd or classic), the data root on
+an ext4 made with mkfs's defaults (a journal) in a sparse loop file, a bridge and an address range of its own, the
+test CA's bundle (for the stand-in hub) and the base images copied from the host's engine. Its containers reach the
+outside (the package index, for the cold builds) through one MASQUERADE and two FORWARD rules for its address range
+alone. Everything is undone on exit, whatever happens: dockerd stopped by its PID, the rules deleted, the bridge
+removed, the file system unmounted.
 
 Where it still differs from a runner: the file system lies in a file on this VM's disk (a loop device: one more
 layer of caching, no faster disk); the engine does not manage iptables (published ports go through docker-proxy,
@@ -110,7 +111,8 @@ def journaled_engine(workdir: Path, base_images: list[str], image_store: str, si
         log = (workdir / "dockerd.log").open("w", encoding="utf-8")
         undo.callback(log.close)
         dockerd = subprocess.Popen(  # pylint: disable=consider-using-with
-            ["dockerd", "--config-file", config, "--data-root", data / "docker", "--exec-root", exec_root, "--pidfile", Path("/run") / f"{name}.pid",
+            ["dockerd", "--config-file", config, "--data-root", data / "docker", "--exec-root", exec_root,
+             "--pidfile", Path("/run") / f"{name}.pid",
              "--host", f"unix://{socket}", "--bridge", name, "--iptables=false", "--ip-masq=false",
              "--default-address-pool", f"base={ADDRESS_RANGE},size=24"],
             env={**os.environ, "PATH": ENGINE_PATH, "SSL_CERT_FILE": str(CACHE_DIR / "test-ca" / "bundle.crt")},

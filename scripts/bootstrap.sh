@@ -162,7 +162,9 @@ start_engine() {
     return
   fi
   ensure_engine_binaries
-  log "starting dockerd $("$engine_dir/bin/dockerd" --version | cut -d, -f1 | cut -d' ' -f3) with the $image_store image store, log in $dockerd_log"
+  local version
+  version=$("$engine_dir/bin/dockerd" --version | cut -d, -f1 | cut -d' ' -f3)
+  log "starting dockerd $version with the $image_store image store, log in $dockerd_log"
   # For docker.io the engine trusts only its system roots, read once at start: the stand-in Docker Hub's
   # certificate is trusted through a bundle of the system CAs plus the test CA (scripts/test-ca.sh).
   "${as_root[@]}" env PATH="$engine_dir/bin:$PATH" SSL_CERT_FILE="$ca_bundle" setsid nohup \
