@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from testkit.harness import REPO_ROOT
+from testkit.projects import lock_dependencies
 
 BENCHMARKS = Path(__file__).resolve().parent
 
@@ -14,9 +15,12 @@ RESULTS = BENCHMARKS / "results"
 
 
 def bake_default(output_dir: Path, **answers) -> Path:
+    """The project as its README's first commands leave it: generated, its dependencies locked."""
     from cookiecutter.main import cookiecutter  # pylint: disable=import-outside-toplevel
 
-    return Path(cookiecutter(str(REPO_ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers))
+    project = Path(cookiecutter(str(REPO_ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers))
+    lock_dependencies(project)
+    return project
 
 
 def machine() -> dict:

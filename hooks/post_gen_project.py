@@ -79,6 +79,7 @@ def _write_new(path: Path, text: str, mode: int) -> None:
 def next_steps(answers: dict) -> str:
     steps = [
         f"cd {answers['project_slug']}",
+        "uv lock --directory web  (locks the dependencies; commit web/uv.lock)",
         "docker compose up --build --detach --wait",
         "docker compose --profile testing run --build --rm test-service",
         'git init && git add . && git commit -m "Initial commit"',

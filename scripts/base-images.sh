@@ -16,16 +16,18 @@ mkdir -p "$cache_dir"
 
 log() { printf '[base-images] %s\n' "$*"; }
 
-# Debian release whose python3 has the given minor version; empty when no release ships it.
+# Debian release that ships the given minor version of Python; empty when none does. trixie's and bookworm's is
+# their python3; the newest suite (sid) has 3.14 and 3.15 beside each other.
 suite_for_python() {
   case "$1" in
+    3.14 | 3.15) echo sid ;;
     3.13) echo trixie ;;
     3.11) echo bookworm ;;
   esac
 }
 
 # Prints the path of the cached rootfs tarball NAME, making it on first use: a minimal debootstrap of SUITE with
-# PACKAGES, then the function SETUP run on the rootfs.
+# PACKAGES, then the function SETUP run on the rootfs (and any further arguments).
 cached_rootfs() {
   local name=$1 suite=$2 packages=$3 setup=$4 tarball="$cache_dir/rootfs-$1.tar"
   if [ ! -s "$tarball" ]; then
@@ -33,7 +35,7 @@ cached_rootfs() {
     rootfs=$(mktemp -d "$cache_dir/rootfs-$name.XXXXXX")
     log "debootstrap $suite for rootfs-$name" >&2
     debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" >"$cache_dir/debootstrap-$name.log" 2>&1
-    "$setup" "$rootfs"
+    "$setup" "$rootfs" "${@:5}"
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
     tar -C "$rootfs" -cf "$tarball.partial" .
     mv "$tarball.partial" "$tarball"
@@ -47,11 +49,28 @@ rootfs_tarball() {
   cached_rootfs "$1" "$1" python3,python3-venv,ca-certificates,redis-server set_up_python_and_redis
 }
 
-set_up_python_and_redis() {
-  local rootfs=$1
+# The newest suite's rootfs of one Python version, which is the python3 and python on the PATH, as in the
+# official image.
+newest_python_rootfs_tarball() {
+  cached_rootfs "sid-python$1" sid "python$1,python$1-venv,ca-certificates" set_up_python "$1"
+}
+
+# The host's CA bundle for pip and uv; `python` (and, given a version, `python3`) on the PATH.
+set_up_python() {
+  local rootfs=$1 version=${2:-}
   cp "$host_ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
   printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
-  ln -sf python3 "$rootfs/usr/bin/python"
+  if [ -n "$version" ]; then
+    ln -sf "/usr/bin/python$version" "$rootfs/usr/local/bin/python3"
+    ln -sf python3 "$rootfs/usr/local/bin/python"
+  else
+    ln -sf python3 "$rootfs/usr/bin/python"
+  fi
+}
+
+set_up_python_and_redis() {
+  local rootfs=$1
+  set_up_python "$rootfs"
   mkdir -p "$rootfs/data"
   chroot "$rootfs" chown redis:redis /data
 }
@@ -68,17 +87,18 @@ set_up_swarm() {
 }
 
 make_python_stand_in() {
-  local ref=$1 version suite
+  local ref=$1 version suite tarball
   version=${ref#python:}
   version=${version%%-*}
   suite=$(suite_for_python "$version")
-  if [ -z "$suite" ]; then
-    log "cannot make $ref: no Debian release ships Python $version"
-    return
-  fi
+  case "$suite" in
+    "") log "cannot make $ref: no Debian release ships Python $version"; return ;;
+    sid) tarball=$(newest_python_rootfs_tarball "$version") ;;
+    *) tarball=$(rootfs_tarball "$suite") ;;
+  esac
   docker import --change "LABEL $stand_in_label" --change 'ENV LANG=C.UTF-8' \
     --change "ENV SSL_CERT_FILE=$host_ca_bundle" \
-    --change 'CMD ["python3"]' "$(rootfs_tarball "$suite")" "$ref" >/dev/null
+    --change 'CMD ["python3"]' "$tarball" "$ref" >/dev/null
   log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" python3 --version))"
 }
 
@@ -99,6 +119,24 @@ make_haproxy_stand_in() {
     --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
     "$(swarm_rootfs_tarball trixie)" "$ref" >/dev/null
   log "made locally: $ref (Debian trixie, $(docker run --rm "$ref" haproxy -v | awk 'NR == 1 { print $1, $2, $3 }'))"
+}
+
+# uv's image: nothing but the static (musl) uv and uvx binaries at the root. The same binaries ship in uv's musllinux
+# wheel, which pip fetches from the package index.
+make_uv_stand_in() {
+  local ref=$1 version=${1##*:} wheel_dir="$cache_dir/uv-wheel-${1##*:}" rootfs
+  if [ ! -d "$wheel_dir" ]; then
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --platform musllinux_1_1_x86_64 \
+      --dest "$wheel_dir.partial" "uv==$version"
+    mv "$wheel_dir.partial" "$wheel_dir"
+  fi
+  rootfs=$(mktemp -d)
+  python3 -m zipfile -e "$wheel_dir"/uv-*.whl "$rootfs/wheel"
+  install -m 0755 "$rootfs"/wheel/uv-*.data/scripts/uv "$rootfs"/wheel/uv-*.data/scripts/uvx "$rootfs/"
+  rm -rf "$rootfs/wheel"
+  tar -C "$rootfs" -c . | docker import --change "LABEL $stand_in_label" --change 'CMD ["/uv"]' - "$ref" >/dev/null
+  rm -rf "$rootfs"
+  log "made locally: $ref ($(docker run --rm "$ref" /uv --version))"
 }
 
 # The swarm tier's node: dockerd under tini, started by scripts/swarm-node.sh (copied in, so that a change of
@@ -146,6 +184,7 @@ for ref in "$@"; do
       python:*) make_python_stand_in "$ref" ;;
       redis:*) make_redis_stand_in "$ref" ;;
       haproxy:*) make_haproxy_stand_in "$ref" ;;
+      ghcr.io/astral-sh/uv:*) make_uv_stand_in "$ref" ;;
       tracker-ci/swarm-node:*) make_swarm_node "$ref" ;;
       *) log "cannot make $ref: no recipe for it" ;;
     esac

@@ -36,10 +36,10 @@ def derived(name: str, **answers) -> str:
 
 
 def base_image_refs(context: dict = COOKIECUTTER_JSON) -> list[str]:
-    """Every base image a project can name: one per Python version, one per Redis tag, the edge proxy."""
+    """Every base image a project can name: one per Python version, one per Redis tag, the edge proxy, uv's."""
     pythons = [derived("__python_image", python_version=version) for version in context["python_version"]]
     redises = [derived("__redis_image", redis_version=tag) for tag in context["redis_version"]]
-    return pythons + redises + [derived("__proxy_image")]
+    return pythons + redises + [derived("__proxy_image"), derived("__uv_image")]
 
 
 if __name__ == "__main__":

@@ -21,7 +21,13 @@ def test_should_list_every_base_image_the_template_can_reference():
     refs = base_image_refs(context)
 
     # Then
-    assert refs == ["python:3.13-slim-trixie", "python:3.11-slim-trixie", "redis:8.10-trixie", "haproxy:3.2"]
+    assert refs == [
+        "python:3.13-slim-trixie",
+        "python:3.11-slim-trixie",
+        "redis:8.10-trixie",
+        "haproxy:3.2",
+        "ghcr.io/astral-sh/uv:0.13.9",
+    ]
 
 
 def test_should_count_in_a_real_redis_server(redis_server):

@@ -79,7 +79,7 @@ def test_should_refuse_an_answer_outside_the_templates_own_choices(tmp_path):
     problems = hook.choice_problems(DEFAULT_ANSWERS | {"python_version": "3.13\nRUN x", "ci": "inline"}, template)
 
     # Then
-    assert problems == ["python_version: '3.13\\nRUN x' must be one of 3.13, 3.14, 3.12, 3.11"]
+    assert problems == ["python_version: '3.13\\nRUN x' must be one of 3.14, 3.15, 3.13, 3.12, 3.11"]
 
 
 def test_should_refuse_a_derived_value_given_by_hand(tmp_path):

@@ -17,15 +17,19 @@ from testkit.template import COOKIECUTTER_JSON, QUESTIONS, derived
 SUPPORTED = [
     pytest.param({}, {
         "web/Dockerfile": [
-            "FROM python:3.13-slim-trixie AS base", "FROM install-settings AS installer", "FROM install-settings AS dependencies", "FROM dependencies AS builder", "FROM builder AS test", "ruff format --check", "CMD [\"gunicorn\"",
+            "FROM ghcr.io/astral-sh/uv:0.13.9 AS uv", "FROM python:3.14-slim-trixie AS base", "FROM base AS builder", "uv sync --locked --no-install-project", "FROM builder AS test", "FROM builder AS release", "uv sync --locked --no-editable --no-dev", "ruff format --check", "CMD [\"gunicorn\"",
         ],
+        "web/pyproject.toml": ['requires = ["uv_build>=0.13.9,<0.14"]', "[dependency-groups]", '"ruff>='],
+        "web/uv.lock": ['name = "page-tracker"', 'name = "ruff"'],
+        ".github/dependabot.yml": ["package-ecosystem: uv"],
         "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000", "target: test"],
         ".github/workflows/ci.yml": [
             "uses: org/tracker-ci@v1", "secrets.DOCKERHUB_TOKEN", "image: realpython/page-tracker", "environment: registry",
         ],
         "web/src/page_tracker/app.py": ["def health"],
     }, ["web/.flake8"], id="defaults"),
-    pytest.param({"python_version": "3.14"}, {"web/Dockerfile": ["FROM python:3.14-slim-trixie"]}, [], id="python-3.14"),
+    pytest.param({"python_version": "3.15"}, {"web/Dockerfile": ["FROM python:3.15-slim-trixie"]}, [], id="python-3.15"),
+    pytest.param({"python_version": "3.13"}, {"web/Dockerfile": ["FROM python:3.13-slim-trixie"]}, [], id="python-3.13"),
     pytest.param({"python_version": "3.12"}, {"web/Dockerfile": ["FROM python:3.12-slim-trixie AS base"]}, [], id="python-3.12"),
     pytest.param({"python_version": "3.11"}, {"web/Dockerfile": ["FROM python:3.11-slim-trixie"]}, [], id="python-3.11"),
     pytest.param({"redis_version": "7.4-bookworm"}, {"docker-compose.yml": ["redis:7.4-bookworm"]}, [], id="redis-7.4"),
@@ -38,13 +42,14 @@ SUPPORTED = [
     pytest.param({"web_port": "8080"}, {"docker-compose.yml": ["${WEB_PORT:-8080}:8000"]}, [], id="web-port-8080"),
     pytest.param({"style_gate": "black-isort-flake8"}, {
         "web/Dockerfile": ["black src/ test/ --check", "isort src/ test/ --check", "flake8 src/ test/"],
-        "web/constraints.txt": ["black==", "flake8=="],
+        "web/pyproject.toml": ['"black>=', '"flake8>='],
+        "web/uv.lock": ['name = "black"', 'name = "flake8"'],
         "web/.flake8": ["max-line-length = 88"],
     }, [], id="style-black-isort-flake8"),
     pytest.param({"ci": "inline"}, {
         ".github/workflows/ci.yml": ["uses: docker/login-action@", "docker compose up --detach --wait", "steps.e2e.outputs.image-id"],
     }, [".github/zizmor.yml"], id="ci-inline"),
-    pytest.param({"ci": "none"}, {".github/dependabot.yml": ["pip"]}, [".github/workflows", ".github/zizmor.yml"], id="ci-none"),
+    pytest.param({"ci": "none"}, {".github/dependabot.yml": ["package-ecosystem: uv"]}, [".github/workflows", ".github/zizmor.yml"], id="ci-none"),
     pytest.param({"tracker_ci_action": "acme/tracker-ci@v1.2.0"}, {
         ".github/workflows/ci.yml": ["uses: acme/tracker-ci@v1.2.0"], ".github/zizmor.yml": ['"acme/tracker-ci": ref-pin'],
     }, [], id="action-ref"),
