@@ -3,12 +3,15 @@ the published service counts and keeps its count, and a broken test fails the im
 
 import json
 import shutil
+import subprocess
 
 import pytest
+import requests
 
-from testkit.harness import run
+from testkit.harness import free_port, run, stop_process, wait_until
 from testkit.projects import (
     GATE_FINDINGS,
+    ComposeProject,
     app_source,
     break_one_gate,
     built_compose_project,
@@ -190,3 +193,39 @@ def test_should_install_a_console_script_and_package_data_the_user_adds(built_pr
 
     # Then
     assert (result.returncode, result.stdout.strip()) == (0, "Hello from a data file"), result.stderr
+
+
+def _page_text(url: str, watch: subprocess.Popen) -> str:
+    """The page at url, empty while nothing answers; fails once `docker compose watch` has ended."""
+    assert watch.poll() is None, f"docker compose watch ended with exit code {watch.returncode}"
+    try:
+        return requests.get(url, timeout=2).text
+    except requests.ConnectionError:
+        return ""
+
+
+@pytest.mark.parametrize("built_project", ["defaults"], indirect=True)
+def test_should_serve_a_code_change_under_compose_watch_without_a_rebuild(built_project, tmp_path):
+    # Given: the README's dev loop (a copy of the project, so the session's project keeps its code)
+    project = ComposeProject(tmp_path / built_project.path.name, f"{built_project.name}-watch", free_port())
+    shutil.copytree(built_project.path, project.path)
+    dev_url, env = f"http://127.0.0.1:{free_port()}/", project.env
+    env["DEV_PORT"] = dev_url.rsplit(":", 1)[1].strip("/")
+    watch = subprocess.Popen(  # pylint: disable=consider-using-with
+        ["docker", "compose", "--profile", "dev", "watch", "web-dev"], cwd=project.path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: "has been seen" in _page_text(dev_url, watch), timeout=600, what="web-dev to serve")
+        container = project.compose("--profile", "dev", "ps", "--quiet", "web-dev").stdout.strip()
+        app = app_source(project.path)
+
+        # When
+        app.write_text(app.read_text(encoding="utf-8").replace("has been seen", "was seen"), encoding="utf-8")
+
+        # Then: served by the same container, reloaded, not rebuilt
+        wait_until(lambda: "was seen" in _page_text(dev_url, watch), timeout=60, what="the change to be served")
+        assert project.compose("--profile", "dev", "ps", "--quiet", "web-dev").stdout.strip() == container
+    finally:
+        stop_process(watch)
+        project.compose("--profile", "dev", "down", "--volumes", "--remove-orphans", check=False)

@@ -1,12 +1,15 @@
 """A baked project's own tests and gates, run in a venv as its README says, against real Redis and gunicorn."""
 
 import os
+import shlex
 import shutil
+from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
-from testkit.harness import run, wait_until
+from testkit.harness import git_commit, require_command, run, wait_until
 from testkit.projects import GATE_FINDINGS, break_one_gate, gate_commands, gate_name, gunicorn_server
 
 pytestmark = pytest.mark.venv
@@ -113,3 +116,34 @@ def test_should_open_its_redis_connections_before_the_first_request(installed_pr
 
     # Then: one per thread of every worker, and no more (its readiness probe reused one it had opened)
     assert len(connections) == expected, connections
+
+
+# The gates of the builder stage that only check style, which pre-commit runs too.
+STYLE_GATES = {"ruff check", "ruff format", "flake8", "isort", "black"}
+
+
+def test_should_run_the_images_style_gates_before_each_commit(installed_project, tmp_path):
+    # Given: a copy in a git repository with its pre-commit hook installed as its README says
+    project = tmp_path / installed_project[0].name
+    shutil.copytree(installed_project[0], project)
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    entries = [shlex.split(hook["entry"]) for repo in config["repos"] for hook in repo["hooks"]]
+    style_gates = [command for command in gate_commands(project / "web") if gate_name(command) in STYLE_GATES]
+    env = {**os.environ, "PATH": f"{Path(require_command('uv')).parent}{os.pathsep}{os.environ['PATH']}"}
+    git_commit(project, "Initial commit")
+    run([require_command("pre-commit"), "install"], cwd=project, env=env)
+    clean = run([require_command("pre-commit"), "run", "--all-files"], cwd=project, env=env, check=False)
+
+    # When: a change that one style gate reports, committed
+    gate = gate_name(style_gates[-1])
+    break_one_gate(project / "web", gate)
+    run(["git", "add", "-A"], cwd=project)
+    commit = run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "Style slip"],
+                 cwd=project, env=env, check=False)  # fmt: skip
+
+    # Then: the image's own commands, in the lock's versions through uv; the finding stops the commit
+    assert [entry[:5] for entry in entries] == [["uv", "run", "--directory", "web", "--locked"]] * len(entries)
+    assert [entry[5:] for entry in entries] == style_gates
+    assert clean.returncode == 0, clean.stdout
+    assert commit.returncode != 0
+    assert GATE_FINDINGS[gate].log in commit.stdout + commit.stderr
