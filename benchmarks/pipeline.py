@@ -53,7 +53,7 @@ TUTORIAL_FILES = {"Dockerfile": "web/Dockerfile", "Dockerfile.dev": "web/Dockerf
 PHASES = ("cold", "warm", "fresh")
 
 # The base images of the projects both pipelines run on (default answers), as cookiecutter.json derives them.
-PYTHON_IMAGE, REDIS_IMAGE = derived("__python_image"), derived("__redis_image")
+PYTHON_IMAGE, REDIS_IMAGE, UV_IMAGE = derived("__python_image"), derived("__redis_image"), derived("__uv_image")
 
 
 def timed(flow: Callable[[], None]) -> float:
@@ -182,7 +182,10 @@ def measure(rounds: int, image_store: str) -> dict:
     """Rounds on an engine of the benchmark's own with the given image store; prints and returns their figures."""
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
-        with journaled_engine(workdir, [PYTHON_IMAGE, REDIS_IMAGE], image_store), stand_in_hub(workdir / "hub") as hub:
+        with (
+            journaled_engine(workdir, [PYTHON_IMAGE, REDIS_IMAGE, UV_IMAGE], image_store),
+            stand_in_hub(workdir / "hub") as hub,
+        ):
             results = [one_round(workdir, hub, secrets.token_hex(4)) for _ in range(rounds)]
     seconds = {name: {phase: statistics.median(r[name][phase] for r in results) for phase in PHASES}
                for name in results[0]}  # fmt: skip

@@ -3,6 +3,7 @@
 import os
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,20 @@ def test_should_run_the_images_style_gates_before_each_commit(installed_project,
     assert clean.returncode == 0, clean.stdout
     assert commit.returncode != 0
     assert GATE_FINDINGS[gate].log in commit.stdout + commit.stderr
+
+
+def test_should_install_with_pip_from_the_exported_lock_as_its_readme_says(installed_project, tmp_path):
+    # Given: a machine with pip but no uv, and the requirements file that uv exports from the lock (README.md)
+    web = installed_project[0] / "web"
+    requirements = tmp_path / "requirements.txt"
+    run([require_command("uv"), "export", "--quiet", "--no-emit-project", "--output-file", requirements], cwd=web)
+    run([sys.executable, "-m", "venv", tmp_path / "venv"])
+    pip = [tmp_path / "venv" / "bin" / "python", "-m", "pip", "install", "--quiet"]
+
+    # When
+    run([*pip, "--require-hashes", "-r", requirements], timeout=900)
+    run([*pip, "--no-deps", "--editable", web], timeout=900)
+
+    # Then: the locked packages, each checked against its hash, and the project's own tests pass
+    assert "--hash=sha256:" in requirements.read_text(encoding="utf-8")
+    run([tmp_path / "venv" / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "test/unit/"], cwd=web)
