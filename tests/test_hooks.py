@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+from contextlib import contextmanager
 
 import pytest
 from cookiecutter.environment import StrictEnvironment
@@ -171,7 +172,21 @@ def test_should_not_ask_to_pin_an_action_pinned_by_commit(tmp_path):
     assert "pin " not in steps
 
 
-def test_should_write_the_settings_to_a_private_dotenv_once(tmp_path):
+# A strict umask, an ordinary user's, and none: the modes the hook sets must not depend on it.
+UMASKS = [pytest.param(0o077, id="umask-077"), pytest.param(0o022, id="umask-022"), pytest.param(0o000, id="umask-000")]
+
+
+@contextmanager
+def umask(mask: int):
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("mask", UMASKS)
+def test_should_write_the_settings_to_a_private_dotenv_once(tmp_path, mask):
     # Given
     hook = render_hook(tmp_path, "post_gen_project", redis_appendfsync="always")
     new, existing = tmp_path / "new", tmp_path / "existing"
@@ -180,8 +195,9 @@ def test_should_write_the_settings_to_a_private_dotenv_once(tmp_path):
     (existing / ".env").write_text("WEB_PORT=8080\n", encoding="utf-8")
 
     # When
-    hook.write_dotenv(new, hook.ANSWERS)
-    hook.write_dotenv(existing, hook.ANSWERS)
+    with umask(mask):
+        hook.write_dotenv(new, hook.ANSWERS)
+        hook.write_dotenv(existing, hook.ANSWERS)
 
     # Then
     assert (new / ".env").read_text(encoding="utf-8") == "REDIS_APPENDFSYNC=always\n"
@@ -189,22 +205,21 @@ def test_should_write_the_settings_to_a_private_dotenv_once(tmp_path):
     assert (existing / ".env").read_text(encoding="utf-8") == "WEB_PORT=8080\n", "an existing .env must be kept"
 
 
-def test_should_write_a_fresh_password_once_in_a_folder_only_its_owner_enters(tmp_path):
-    # Given: a strict umask, which must not make the password unreadable to the containers' users
+@pytest.mark.parametrize("mask", UMASKS)
+def test_should_write_a_fresh_password_once_in_a_folder_only_its_owner_enters(tmp_path, mask):
+    # Given: a strict umask must not make the password unreadable to the containers' users, nor an ordinary
+    # one the folder open to others
     hook = render_hook(tmp_path, "post_gen_project")
     first, other = tmp_path / "first", tmp_path / "other"
     first.mkdir()
     other.mkdir()
-    old_umask = os.umask(0o077)
 
     # When
-    try:
+    with umask(mask):
         hook.write_password(first)
         password = (first / hook.PASSWORD_FILE).read_text(encoding="utf-8")
         hook.write_password(first)
         hook.write_password(other)
-    finally:
-        os.umask(old_umask)
 
     # Then
     path = first / hook.PASSWORD_FILE

@@ -255,6 +255,31 @@ def test_should_refuse_bad_answer_and_write_nothing(cookies, tmp_path, capfd, qu
     assert reason in errors
 
 
+# Answers a hook might be tempted to normalise (capitals, surrounding spaces) before checking, while the files
+# would get them as typed: each must be refused. Git branches and action refs may hold capitals.
+UNNORMALISED = [
+    pytest.param(question, variant(derived(question)), id=f"{question}-{name}")
+    for question in ("project_slug", "registry", "image_namespace", "web_port", "tracker_ci_action", "default_branch")
+    for name, variant in {
+        "capitals": str.title,
+        "leading-space": lambda value: f" {value}",
+        "trailing-space": lambda value: f"{value} ",
+    }.items()
+    if not (name == "capitals" and question in ("web_port", "tracker_ci_action", "default_branch"))
+]
+
+
+@pytest.mark.parametrize(("question", "value"), UNNORMALISED)
+def test_should_refuse_an_answer_it_would_have_to_normalise(cookies, tmp_path, capfd, question, value):
+    # When
+    result = cookies.bake(extra_context={question: value})
+
+    # Then
+    assert result.exit_code != 0, f"{value!r} was accepted for {question}"
+    assert f"ERROR: {question}: " in capfd.readouterr().err
+    assert list((tmp_path / "cookies").glob("*/*")) == [], "a project folder was left behind"
+
+
 @pytest.mark.parametrize("question", ["python_version", "redis_version", "style_gate", "ci"])
 def test_should_refuse_a_value_outside_the_choices(cookies, question):
     # When
