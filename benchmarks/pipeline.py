@@ -26,6 +26,7 @@ Run from the repository root: .venv/bin/python -m benchmarks.pipeline [--rounds 
 
 import argparse
 import os
+import re
 import secrets
 import statistics
 import tempfile
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
 from benchmarks.engine import IMAGE_STORES, journaled_engine
-from testkit.harness import REPO_ROOT, github_outputs, run
+from testkit.harness import REPO_ROOT, github_outputs, require_command, run
 from testkit.hub import StandInHub, stand_in_hub
 from testkit.projects import (
     action_test_env,
@@ -51,6 +52,8 @@ TUTORIAL_FILES = {"Dockerfile": "web/Dockerfile", "Dockerfile.dev": "web/Dockerf
 
 
 PHASES = ("cold", "warm", "fresh")
+
+TUTORIAL_BUILD_SYSTEM = 'requires = ["setuptools>=67.0.0", "wheel"]\nbuild-backend = "setuptools.build_meta"'
 
 # The base images of the projects both pipelines run on (default answers), as cookiecutter.json derives them.
 PYTHON_IMAGE, REDIS_IMAGE, UV_IMAGE = derived("__python_image"), derived("__redis_image"), derived("__uv_image")
@@ -133,7 +136,19 @@ class Tutorial:
 
 
 def as_tutorial(project: Path) -> Path:
-    """Replaces the baked project's Docker files with the tutorial's, on the project's base images."""
+    """Replaces the baked project's Docker files with the tutorial's, on the project's base images, and gives it
+    what the tutorial's Dockerfile installs from: a `dev` extra (our dev group) and `constraints.txt` (our lock's
+    versions, exported by uv)."""
+    web = project / "web"
+    export = ["export", "--frozen", "--quiet", "--no-hashes", "--no-header", "--no-annotate", "--no-emit-project"]
+    run([require_command("uv"), *export, "--output-file", web / "constraints.txt"], cwd=web)
+    with (web / ".dockerignore").open("a", encoding="utf-8") as dockerignore:
+        dockerignore.write("!constraints.txt\n")
+    pyproject = web / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8").replace("[dependency-groups]", "[project.optional-dependencies]")
+    # The tutorial's build backend, which (unlike uv_build) builds its dependencies-only install before src/ exists.
+    text = re.sub(r'(?m)^requires = \["uv_build.*\nbuild-backend = "uv_build"$', TUTORIAL_BUILD_SYSTEM, text)
+    pyproject.write_text(text, encoding="utf-8")
     substitutions = {
         "python:3.11.2-slim-bullseye": PYTHON_IMAGE,
         "redis:7.0.10-bullseye": REDIS_IMAGE,

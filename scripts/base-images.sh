@@ -50,7 +50,7 @@ rootfs_tarball() {
 }
 
 # The newest suite's rootfs of one Python version, which is the python3 and python on the PATH, as in the
-# official image.
+# official image, and trixie's apt sources, as the image's tag says.
 newest_python_rootfs_tarball() {
   cached_rootfs "sid-python$1" sid "python$1,python$1-venv,ca-certificates" set_up_python "$1"
 }
@@ -63,6 +63,8 @@ set_up_python() {
   if [ -n "$version" ]; then
     ln -sf "/usr/bin/python$version" "$rootfs/usr/local/bin/python3"
     ln -sf python3 "$rootfs/usr/local/bin/python"
+    # apt as in the official image, whose Debian is trixie (sid's packages are newer: nothing is downgraded).
+    sed -i 's/ sid / trixie /' "$rootfs/etc/apt/sources.list"
   else
     ln -sf python3 "$rootfs/usr/bin/python"
   fi
