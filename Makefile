@@ -12,7 +12,7 @@ test:
 
 test-classic-store:
 	TRACKER_CI_IMAGE_STORE=classic bash scripts/bootstrap.sh
-	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m act
+	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m "act or image_store"
 
 # The tier that needs no engine and installs nothing: rendering, hooks, linters, the harness.
 test-fast: bootstrap

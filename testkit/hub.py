@@ -1,6 +1,7 @@
 """The stand-in Docker Hub and GHCR: one real registry on this machine, reached under the real names, for
 the tests and the benchmarks alike."""
 
+import json
 import os
 import secrets
 import subprocess
@@ -54,6 +55,23 @@ class Registry:
             return []
         response.raise_for_status()
         return sorted(response.json().get("tags") or [])
+
+    def put_one_platform_index(self, repository: str, tag: str, index_tag: str) -> str:
+        """Tags as index_tag an OCI index holding only the manifest that tag names; returns the index's digest."""
+        manifest = self._request("GET", f"{repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES})
+        manifest.raise_for_status()
+        entry = {
+            "mediaType": manifest.headers["Content-Type"],
+            "digest": manifest.headers["Docker-Content-Digest"],
+            "size": len(manifest.content),
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }
+        index_type = "application/vnd.oci.image.index.v1+json"
+        index = {"schemaVersion": 2, "mediaType": index_type, "manifests": [entry]}
+        response = self._request("PUT", f"{repository}/manifests/{index_tag}", headers={"Content-Type": index_type},
+                                 data=json.dumps(index).encode())  # fmt: skip
+        response.raise_for_status()
+        return response.headers["Docker-Content-Digest"]
 
     def manifest_digest(self, repository: str, tag: str) -> str:
         response = self._request("HEAD", f"{repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES})

@@ -3,12 +3,44 @@ script cleans up: login.sh and push.sh against the stand-in Docker Hub, test.sh 
 
 import os
 import secrets
+from pathlib import Path
 
 import pytest
 
-from testkit.harness import REPO_ROOT, github_outputs, run
+from testkit.harness import REPO_ROOT, engine_image_store, github_outputs, run
 from testkit.projects import action_test_env, compose_leftovers, unique_name
 from testkit.template import derived
+
+
+def _login_env(registry, password: str, outputs: Path, runner_temp: Path) -> dict:
+    """The environment action.yml gives login.sh."""
+    return {
+        **os.environ,
+        "REGISTRY": "docker.io",
+        "USERNAME": registry.username,
+        "PASSWORD": password,
+        "GITHUB_OUTPUT": str(outputs),
+        "RUNNER_TEMP": str(runner_temp),
+    }
+
+
+def _push_env(image_id: str, repository: str, outputs: Path) -> dict:
+    """The environment action.yml gives push.sh for one tag, v1, and no layer cache."""
+    return {
+        **os.environ,
+        "REGISTRY": "docker.io",
+        "IMAGE": f"docker.io/{repository}",
+        "IMAGE_ID": image_id,
+        "REFS": f"docker.io/{repository}:v1",
+        "WRITE_CACHE": "false",
+        "CACHE_REF": "",
+        "CACHE_KIND": "",
+        "GITHUB_OUTPUT": str(outputs),
+    }
+
+
+def _image_id(reference: str) -> str:
+    return run(["docker", "image", "inspect", "--format", "{{.Id}}", reference]).stdout.strip()
 
 
 @pytest.mark.docker
@@ -20,25 +52,8 @@ def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, ti
     repository = f"{unique_name('leak').replace('-', '')}/tiny"
     outputs = tmp_path / "outputs"
     outputs.touch()
-    login_env = {
-        **os.environ,
-        "REGISTRY": "docker.io",
-        "USERNAME": registry.username,
-        "PASSWORD": password,
-        "GITHUB_OUTPUT": str(outputs),
-        "RUNNER_TEMP": str(tmp_path),
-    }
-    push_env = {
-        **os.environ,
-        "REGISTRY": "docker.io",
-        "IMAGE": f"docker.io/{repository}",
-        "IMAGE_ID": run(["docker", "image", "inspect", "--format", "{{.Id}}", tiny_image]).stdout.strip(),
-        "REFS": f"docker.io/{repository}:v1",
-        "WRITE_CACHE": "false",
-        "CACHE_REF": "",
-        "CACHE_KIND": "",
-        "GITHUB_OUTPUT": str(outputs),
-    }
+    login_env = _login_env(registry, password, outputs, tmp_path)
+    push_env = _push_env(_image_id(tiny_image), repository, outputs)
 
     try:
         # When: each step traced command by command
@@ -59,6 +74,43 @@ def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, ti
         assert not os.path.exists(docker_config)
     finally:
         run(["docker", "rmi", f"{repository}:v1"], check=False)
+
+
+@pytest.mark.docker
+@pytest.mark.image_store
+def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_repository(
+    stand_in_hub, tiny_image, tmp_path
+):
+    # Given: the image to push, pulled before from another repository as a one-platform index, so that the engine
+    # holds that repository's digest for it (on the classic store, the index's: not what a push of it gives)
+    registry = stand_in_hub.docker_hub
+    namespace = unique_name("digest").replace("-", "")
+    elsewhere, ours = f"{namespace}/elsewhere", f"{namespace}/tiny"
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    run([REPO_ROOT / "action" / "login.sh"], env=_login_env(registry, registry.password, outputs, tmp_path))
+    docker = {**os.environ, "DOCKER_CONFIG": github_outputs(outputs.read_text())["docker-config"]}
+    run(["docker", "tag", tiny_image, f"{elsewhere}:one"])
+    run(["docker", "push", "--quiet", f"{elsewhere}:one"], env=docker)
+    index_digest = registry.put_one_platform_index(elsewhere, "one", "index")
+    run(["docker", "rmi", "--force", _image_id(tiny_image)])
+    run(["docker", "pull", "--quiet", f"{elsewhere}:index"], env=docker)
+    image_id = _image_id(f"{elsewhere}:index")
+    carried = run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image_id]).stdout
+
+    try:
+        # When
+        run([REPO_ROOT / "action" / "push.sh"], env={**_push_env(image_id, ours, outputs), **docker})
+
+        # Then
+        assert f"{elsewhere}@{index_digest}" in carried
+        digest = github_outputs(outputs.read_text())["digest"]
+        assert digest == registry.manifest_digest(ours, "v1")
+        if engine_image_store() == "classic":
+            assert digest != index_digest, "the case that tells a carried digest from the pushed one is gone"
+    finally:
+        run([REPO_ROOT / "action" / "logout.sh"], env={**_push_env(image_id, ours, outputs), **docker})
+        run(["docker", "rmi", "--force", image_id], check=False)
 
 
 @pytest.mark.docker

@@ -2,6 +2,7 @@
 the published service counts and keeps its count, and a broken test fails the image build."""
 
 import json
+import shlex
 import shutil
 import subprocess
 
@@ -21,6 +22,7 @@ from testkit.projects import (
     remove_images,
     runtime_base_image,
     runtime_image_leftovers,
+    server_command,
 )
 
 pytestmark = pytest.mark.docker
@@ -61,6 +63,26 @@ def test_should_pass_the_documented_e2e_command(running_project):
 
     # Then
     assert "2 passed" in result.stdout
+
+
+def test_should_wait_for_a_slow_web_start_before_the_e2e_tests_with_the_tutorials_command(built_project, tmp_path):
+    # Given: a cold start in which the web server takes seconds to listen (an override delays its command), so
+    # e2e tests started before it is healthy fail: the tutorial's race
+    slow_web = tmp_path / "slow-web.yml"
+    command = ["sh", "-c", f"sleep 6 && exec {shlex.join(server_command(built_project.path, '0.0.0.0:8000'))}"]
+    slow_web.write_text(json.dumps({"services": {"web-service": {"command": command}}}), encoding="utf-8")
+    built_project.tear_down()
+    files = ["--file", "docker-compose.yml", "--file", slow_web]
+
+    # When: the tutorial's command, which starts every service at once
+    try:
+        result = built_project.compose(*files, "--profile", "testing", "up", "--exit-code-from", "test-service",
+                                       check=False)  # fmt: skip
+    finally:
+        built_project.tear_down()
+
+    # Then
+    assert result.returncode == 0 and "2 passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_should_get_every_service_healthy(running_project):
@@ -229,3 +251,19 @@ def test_should_serve_a_code_change_under_compose_watch_without_a_rebuild(built_
     finally:
         stop_process(watch)
         project.compose("--profile", "dev", "down", "--volumes", "--remove-orphans", check=False)
+
+
+@pytest.mark.parametrize("built_project", ["defaults"], indirect=True)
+def test_should_fail_the_image_build_when_the_lock_does_not_match_pyproject(built_project, tmp_path):
+    # Given: a dependency added to pyproject.toml by hand, without `uv lock`
+    web = tmp_path / built_project.path.name / "web"
+    shutil.copytree(built_project.path / "web", web)
+    pyproject = web / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf-8").replace('    "redis', '    "itsdangerous",\n    "redis'))
+
+    # When
+    result = run(["docker", "build", "--target", "builder", web], check=False, timeout=900)
+
+    # Then: the build installs exactly the lock, or nothing
+    assert result.returncode != 0
+    assert "needs to be updated, but `--locked` was provided" in result.stdout + result.stderr

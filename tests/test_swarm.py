@@ -47,6 +47,15 @@ def release(cookies_session, swarm):
         print("\nswarm times:", json.dumps(TIMES))
 
 
+@pytest.fixture
+def deployed(swarm, release):
+    """The stack deployed (v1, when a test finds none) and served by every node's proxy, so that each test passes
+    when run alone; a test that changes the stack leaves it deployed for the next."""
+    if WEB not in swarm.manager.docker("service", "ls", "--format", "{{.Name}}").stdout.split():
+        release["project"].deploy(release["v1"])
+    wait_for_the_edge(swarm)
+
+
 def _count(project: SwarmProject, node) -> int:
     count = _count_or_none(project, node)
     assert count is not None, f"{project.url(node)} showed no count"
@@ -112,6 +121,7 @@ def test_should_deploy_the_pushed_digest_on_every_node_and_count_exactly(swarm, 
     assert _count(project, swarm.nodes[2]) == before + 901
 
 
+@pytest.mark.usefixtures("deployed")
 def test_should_keep_the_redis_password_out_of_the_swarm(swarm, release):
     # Given
     password = (release["project"].path / "secrets" / "redis-password").read_text(encoding="utf-8")
@@ -133,6 +143,7 @@ def test_should_keep_the_redis_password_out_of_the_swarm(swarm, release):
     assert "redis-password" in seen["service inspect"]  # the secret is there, by reference only
 
 
+@pytest.mark.usefixtures("deployed")
 def test_should_scale_out_and_in_under_load_without_a_failed_request(swarm, release):
     # Given
     project = release["project"]
@@ -151,6 +162,7 @@ def test_should_scale_out_and_in_under_load_without_a_failed_request(swarm, rele
     _assert_counted_once(traffics, before, _count(project, swarm.nodes[0]), swarm.nodes)
 
 
+@pytest.mark.usefixtures("deployed")
 def test_should_roll_forward_and_roll_a_failing_version_back_without_a_failed_request(swarm, release):
     # Given
     project = release["project"]
@@ -185,6 +197,7 @@ def _running_web_tasks_on(swarm, nodes: set) -> bool:
     )
 
 
+@pytest.mark.usefixtures("deployed")
 def test_should_reschedule_a_stopped_task_and_a_drained_node_without_a_failed_request(swarm, release):
     # Given: a web task on every node, load through the proxies of the first two; the third will be taken out
     project = release["project"]
@@ -252,6 +265,7 @@ def _a_web_task_container(swarm) -> tuple:
     return node, container.strip()
 
 
+@pytest.mark.usefixtures("deployed")
 def test_should_lose_only_requests_in_flight_when_a_web_task_is_killed(swarm, release):
     # Given
     project = release["project"]
@@ -272,6 +286,7 @@ def test_should_lose_only_requests_in_flight_when_a_web_task_is_killed(swarm, re
 
 
 @pytest.mark.parametrize("going", ["stop", "kill"], ids=["stopped-undrained", "killed"])
+@pytest.mark.usefixtures("deployed")
 def test_should_lose_only_requests_under_way_when_a_node_goes_down(swarm, release, going):
     # Given: a web task on every node, load through the first two nodes' proxies
     project = release["project"]
@@ -322,6 +337,7 @@ def _proxy_log_of_failures(nodes) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.usefixtures("deployed")
 def test_should_serve_through_a_stall_of_every_web_task_without_a_failed_request(swarm, release):
     # Given: a web task on every node, load through every node's proxy
     project = release["project"]
@@ -342,6 +358,7 @@ def test_should_serve_through_a_stall_of_every_web_task_without_a_failed_request
     _assert_counted_once(traffics, before, _count(project, swarm.manager), swarm.nodes)
 
 
+@pytest.mark.usefixtures("deployed")
 def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
     # Given
     project = release["project"]

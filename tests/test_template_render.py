@@ -269,6 +269,18 @@ UNNORMALISED = [
 ]
 
 
+def test_should_publish_the_development_server_on_loopback_only(cookies):
+    # Given
+    project = bake(cookies)
+
+    # When
+    config = run(["docker", "compose", "--profile", "dev", "config", "--format", "json"], cwd=project).stdout
+
+    # Then
+    ports = json.loads(config)["services"]["web-dev"]["ports"]
+    assert [(port["host_ip"], port["target"]) for port in ports] == [("127.0.0.1", 8000)]
+
+
 @pytest.mark.parametrize(("question", "value"), UNNORMALISED)
 def test_should_refuse_an_answer_it_would_have_to_normalise(cookies, tmp_path, capfd, question, value):
     # When
