@@ -1,4 +1,4 @@
-"""The composite action, statically checked: schema, shellcheck, zizmor, actionlint, and the README's tables."""
+"""The composite action, statically checked: schema, shellcheck, zizmor, actionlint, and its documentation's tables."""
 
 import re
 from pathlib import Path
@@ -94,14 +94,14 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
         assert set(step["with"]) <= set(action["inputs"]), step
 
 
-def test_should_document_every_input_and_output_in_the_readme():
+def test_should_document_every_input_and_output_in_the_action_docs():
     # Given
     action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    docs = (REPO_ROOT / "docs" / "action.md").read_text(encoding="utf-8")
 
     # When
-    inputs = {row[0].strip("`"): (row[1], row[2]) for row in markdown_table(readme, "### Inputs")}
-    outputs = {row[0].strip("`"): row[1] for row in markdown_table(readme, "### Outputs")}
+    inputs = {row[0].strip("`"): (row[1], row[2]) for row in markdown_table(docs, "## Inputs")}
+    outputs = {row[0].strip("`"): row[1] for row in markdown_table(docs, "## Outputs")}
 
     # Then
     assert inputs == {

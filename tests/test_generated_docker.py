@@ -28,7 +28,7 @@ from testkit.projects import (
 pytestmark = pytest.mark.docker
 
 # Every Python version the template offers is built and run, but 3.12, which no Debian release ships (the
-# bootstrap cannot make its base image; README.md, Stand-ins).
+# bootstrap cannot make its base image; CONTRIBUTING.md, the bootstrap's stand-ins).
 VARIANTS = {
     "defaults": {},
     "py315": {"python_version": "3.15"},

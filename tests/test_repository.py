@@ -1,5 +1,7 @@
 """This repository's own code meets the bar it sets for generated projects."""
 
+import re
+
 from testkit.harness import REPO_ROOT, require_command, run
 
 OWN_PYTHON = ["tests", "testkit", "hooks", "benchmarks"]
@@ -31,3 +33,38 @@ def test_should_name_no_package_registry_host():
 
     # Then
     assert named == []
+
+
+def _table_blocks(text: str) -> list[list[str]]:
+    """Runs of consecutive lines that start with `|`, outside code fences."""
+    blocks, current, fenced = [], [], False
+    for line in text.splitlines():
+        fenced ^= line.startswith("```")
+        if line.startswith("|") and not fenced:
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    return blocks + ([current] if current else [])
+
+
+def _cells(row: str) -> int:
+    return len(re.split(r"(?<!\\)\|", row.strip().strip("|")))
+
+
+def test_should_render_every_table_row_of_our_markdown_in_a_table():
+    # Given
+    documents = run(["git", "ls-files", "-z", "*.md"], cwd=REPO_ROOT).stdout.strip("\0").split("\0")
+
+    # When: every run of table rows, and what keeps it from rendering as a table
+    broken = [
+        (path, block[0][:60])
+        for path in documents
+        for block in _table_blocks((REPO_ROOT / path).read_text(encoding="utf-8"))
+        if len(block) < 3
+        or not re.fullmatch(r"\|( *:?-+:? *\|)+", block[1])
+        or {_cells(row) for row in block} != {_cells(block[0])}
+    ]
+
+    # Then: a header, its separator and rows of as many cells, with nothing between them
+    assert broken == []
