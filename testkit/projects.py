@@ -16,6 +16,7 @@ from pathlib import Path
 import requests
 import yaml
 
+from testkit.action import step_env_defaults
 from testkit.harness import REPO_ROOT, free_port, require_command, run, stop_process, wait_until
 
 TEXT_SUFFIXES = {".py", ".toml", ".txt", ".yml", ".yaml", ".md", ".cfg", ""}
@@ -151,12 +152,9 @@ def action_test_env(project: Path, compose_project: str, github_output: Path) ->
     """The environment action.yml gives action/test.sh, with the action's default inputs."""
     return {
         **os.environ,
+        **step_env_defaults("test"),
         "WORKING_DIRECTORY": str(project),
-        "COMPOSE_FILE": "docker-compose.yml",
         "COMPOSE_PROJECT": compose_project,
-        "TEST_PROFILE": "testing",
-        "TEST_SERVICE": "test-service",
-        "PUBLISH_SERVICE": "web-service",
         "GITHUB_OUTPUT": str(github_output),
     }
 

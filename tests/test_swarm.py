@@ -12,10 +12,11 @@ import requests
 from testkit.harness import SEEN, Traffic, bounded_load, run, wait_until
 from testkit.projects import bake, change_code_only, unique_name
 from testkit.swarm import SwarmProject, base_images, build_web_image, wait_for_the_edge
+from testkit.template import derived
 
 pytestmark = pytest.mark.swarm
 
-STACK = "page_tracker"
+STACK = derived("__package_name")  # deploy.sh's default stack name
 WEB = f"{STACK}_web-service"
 REDIS = f"{STACK}_redis-service"
 SERVICES = [WEB, REDIS, f"{STACK}_proxy-service"]
@@ -35,7 +36,7 @@ def release(cookies_session, swarm):
     v2 = swarm.push(v2_image, "realpython/page-tracker:v2")
     v3_image = f"{name}-unhealthy"
     run(["docker", "build", "--tag", v3_image, "-"], input=f'FROM {v2_image}\nCMD ["gunicorn", "--bind", '
-        f'"0.0.0.0:8001", "page_tracker.app:app"]\n', timeout=300)  # fmt: skip
+        f'"0.0.0.0:8001", "{STACK}.app:app"]\n', timeout=300)  # fmt: skip
     v3 = swarm.push(v3_image, "realpython/page-tracker:v3")
     swarm.mirror(*base_images(deploy="swarm"))
     deployed = SwarmProject(swarm, project)

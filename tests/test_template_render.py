@@ -59,7 +59,7 @@ SUPPORTED = [
     pytest.param({"deploy": "swarm"}, {
         "deploy/stack.yml": ["image: \"${IMAGE:?", "redis:8.10-trixie", "haproxy:3.2", "order: start-first",
                              "failure_action: rollback", "endpoint_mode: dnsrr", "mode: host", "page_tracker.redis == true"],
-        "deploy/haproxy.cfg": ["server-template web 32 tasks.web-service:8000", "retry-on conn-failure"],
+        "deploy/haproxy.cfg": [f"server-template web {derived('__max_web_replicas')} tasks.web-service:8000", "retry-on conn-failure"],
         "deploy/deploy.sh": ["default_stack=page_tracker", "docker stack deploy"],
     }, [], id="deploy-swarm"),
     pytest.param({"default_branch": "master"}, {".github/workflows/ci.yml": ['- "master"']}, [], id="branch-master"),

@@ -13,6 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # This project's names (from the template's answers).
 default_stack={{ cookiecutter.__package_name }}
 redis_label={{ cookiecutter.__package_name }}.redis
+max_replicas={{ cookiecutter.__max_web_replicas }}  # the server slots of deploy/haproxy.cfg
 {% raw -%}
 
 fail() {
@@ -28,8 +29,8 @@ timeout=${DEPLOY_TIMEOUT:-300}
   fail "usage: deploy/deploy.sh IMAGE, where IMAGE is repository@sha256:<digest> or repository:tag (got '$image')"
 [[ $stack =~ ^[a-z0-9][a-z0-9_-]{0,39}$ ]] || fail "STACK_NAME must be lower-case letters, digits, - and _ (got '$stack')"
 replicas=${WEB_REPLICAS:-3}
-if ! [[ $replicas =~ ^[0-9]{1,2}$ ]] || ((10#$replicas > 32)); then
-  fail "WEB_REPLICAS must be a number from 0 to 32, the proxy's server slots (got '$replicas')"
+if ! [[ $replicas =~ ^[0-9]{1,2}$ ]] || ((10#$replicas > max_replicas)); then
+  fail "WEB_REPLICAS must be a number from 0 to $max_replicas, the proxy's server slots (got '$replicas')"
 fi
 [[ $timeout =~ ^[1-9][0-9]*$ ]] || fail "DEPLOY_TIMEOUT must be a number of seconds (got '$timeout')"
 [ -s ../secrets/redis-password ] || fail "secrets/redis-password is missing or empty (README.md, 'Configuration and secrets')"
