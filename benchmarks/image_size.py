@@ -10,8 +10,9 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import bake_default, print_table, save
+from testkit.dockerfile import runtime_base_image
 from testkit.harness import run
-from testkit.projects import image_bytes, runtime_base_image, runtime_image_leftovers
+from testkit.images import image_bytes, runtime_image_leftovers
 
 
 def main() -> int:

@@ -36,15 +36,11 @@ from pathlib import Path
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
 from benchmarks.engine import IMAGE_STORES, journaled_engine
-from testkit.harness import REPO_ROOT, github_outputs, require_command, run
+from testkit.action import action_test_env, github_outputs
+from testkit.harness import REPO_ROOT, require_command, run
 from testkit.hub import StandInHub, stand_in_hub
-from testkit.projects import (
-    action_test_env,
-    app_source,
-    change_code_only,
-    empty_engine_but_base_images,
-    remove_images,
-)
+from testkit.images import empty_engine_but_base_images, remove_images
+from testkit.projects import app_source, change_code_only
 from testkit.template import derived
 
 TUTORIAL_FILES = {"Dockerfile": "web/Dockerfile", "Dockerfile.dev": "web/Dockerfile.dev",

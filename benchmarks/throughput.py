@@ -24,8 +24,11 @@ from pathlib import Path
 import redis
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
-from testkit.harness import bounded_load, free_port, redis_server_process, require_command, run, wait_until
-from testkit.projects import app_source, make_venv, server_command, serving
+from testkit.dockerfile import server_command
+from testkit.harness import free_port, redis_server_process, require_command, run, wait_until
+from testkit.load import bounded_load
+from testkit.projects import app_source, make_venv
+from testkit.serving import serving
 
 CEILING_APP = """import os
 

@@ -1,7 +1,9 @@
 """The action's facts, read once from action.yml: its inputs, their defaults, and what each step's environment
 takes from them."""
 
+import os
 import re
+from pathlib import Path
 
 import yaml
 
@@ -21,3 +23,27 @@ def step_env_defaults(step_id: str) -> dict[str, str]:
         for name, value in step["env"].items()
         if (match := INPUT_EXPRESSION.fullmatch(str(value)))
     }
+
+
+def action_test_env(project: Path, compose_project: str, github_output: Path) -> dict:
+    """The environment action.yml gives action/test.sh, with the action's default inputs."""
+    return {
+        **os.environ,
+        **step_env_defaults("test"),
+        "WORKING_DIRECTORY": str(project),
+        "COMPOSE_PROJECT": compose_project,
+        "GITHUB_OUTPUT": str(github_output),
+    }
+
+
+def github_outputs(text: str) -> dict:
+    """Parses $GITHUB_OUTPUT: `name=value` lines and `name<<DELIMITER` ... `DELIMITER` blocks."""
+    found, lines = {}, iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and "=" not in line.split("<<", 1)[0]:
+            name, delimiter = line.split("<<", 1)
+            found[name] = "\n".join(iter(lines.__next__, delimiter))
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            found[name] = value
+    return found

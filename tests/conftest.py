@@ -4,27 +4,16 @@ runner."""
 import json
 import os
 import secrets
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
 
 from testkit import hub
-from testkit.harness import REPO_ROOT, engine_image_store, redis_server_process, require, require_command, run
+from testkit.act import ActRunner
+from testkit.harness import engine_image_store, redis_server_process, require, require_command, run
 from testkit.projects import bake, make_venv, unique_name
 from testkit.swarm import NODE_IMAGE, node_image_present, swarm_of
-from testkit.template import COOKIECUTTER_JSON
-
-ACTION_REF = COOKIECUTTER_JSON["tracker_ci_action"]
-LOGIN_ACTION = COOKIECUTTER_JSON["_github_actions"]["docker/login-action"]
-# What act runs in place of actions it would download: this repository for the default tracker-ci
-# reference, the suite's stand-in for the pinned docker/login-action.
-LOCAL_ACTIONS = {
-    ACTION_REF: REPO_ROOT,
-    f"docker/login-action@{LOGIN_ACTION['commit']}": REPO_ROOT / "tests" / "stand_ins" / "login-action",
-}
 
 VARIANTS = {
     "ruff": {},
@@ -103,58 +92,6 @@ def docker_config(tmp_path, docker_engine):  # pylint: disable=unused-argument
     for plugin in compose:
         (plugins / Path(plugin).name).symlink_to(plugin)
     return {**os.environ, "DOCKER_CONFIG": str(config_dir)}
-
-
-@dataclass(frozen=True)
-class ActResult:
-    exit_code: int
-    log: str
-
-
-class ActRunner:
-    """Runs a workflow of a git repository with act on this host, actions mapped by LOCAL_ACTIONS."""
-
-    def __init__(self, workdir: Path):
-        self.act = require_command("act")
-        self.workdir = workdir
-
-    def run(  # pylint: disable=too-many-arguments
-        self,
-        repo: Path,
-        event: str,
-        *,
-        payload=None,
-        secrets_=None,
-        variables=None,
-        workflow=None,
-        env=None,
-        actor=None,
-    ) -> ActResult:
-        files = self.workdir / f"act-{secrets.token_hex(4)}"
-        files.mkdir()
-        (files / "event.json").write_text(json.dumps(payload or {}), encoding="utf-8")
-        # Secrets go through a file: a command line is visible to every process on the machine.
-        (files / "secrets.env").write_text(_dotenv(secrets_ or {}), encoding="utf-8")
-        (files / "vars.env").write_text(_dotenv(variables or {}), encoding="utf-8")
-        args = [
-            self.act, event,
-            "-P", "ubuntu-latest=-self-hosted",
-            "-e", files / "event.json",
-            "--secret-file", files / "secrets.env",
-            "--var-file", files / "vars.env",
-        ]  # fmt: skip
-        for reference, folder in LOCAL_ACTIONS.items():
-            args += ["--local-repository", f"{reference}={folder}"]
-        if actor:
-            args += ["--actor", actor]
-        if workflow:
-            args += ["-W", workflow]
-        result = run(args, check=False, cwd=repo, stdin=subprocess.DEVNULL, timeout=1500, env=env)
-        return ActResult(result.returncode, result.stdout + result.stderr)
-
-
-def _dotenv(values: dict) -> str:
-    return "".join(f"{name}={json.dumps(value)}\n" for name, value in values.items())
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from pathlib import Path
 import yaml
 
 from testkit.action import ACTION
-from testkit.harness import REPO_ROOT, actionlint, markdown_table, require_command, run
+from testkit.harness import REPO_ROOT, actionlint, require_command, run
+from testkit.markdown import markdown_table
 from testkit.projects import bake
 from testkit.template import DEFAULT_ANSWERS
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from testkit.harness import REPO_ROOT, engine_image_store, github_outputs, run
-from testkit.projects import action_test_env, compose_leftovers, unique_name
+from testkit.action import action_test_env, github_outputs
+from testkit.compose import compose_leftovers
+from testkit.harness import REPO_ROOT, engine_image_store, run
+from testkit.projects import unique_name
 from testkit.template import derived
 
 

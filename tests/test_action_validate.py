@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from testkit.action import step_env_defaults
-from testkit.harness import REPO_ROOT, github_outputs, run
+from testkit.action import github_outputs, step_env_defaults
+from testkit.harness import REPO_ROOT, run
 from testkit.projects import bake
 
 # The action's default inputs (read from action.yml), on a push to the default branch.

@@ -9,21 +9,11 @@ import subprocess
 import pytest
 import requests
 
+from testkit.compose import ComposeProject, built_compose_project, fresh_stack
+from testkit.dockerfile import GATE_FINDINGS, break_one_gate, runtime_base_image, server_command
 from testkit.harness import free_port, run, stop_process, wait_until
-from testkit.projects import (
-    GATE_FINDINGS,
-    ComposeProject,
-    app_source,
-    break_one_gate,
-    built_compose_project,
-    fresh_stack,
-    image_bytes,
-    lock_dependencies,
-    remove_images,
-    runtime_base_image,
-    runtime_image_leftovers,
-    server_command,
-)
+from testkit.images import image_bytes, remove_images, runtime_image_leftovers
+from testkit.projects import app_source, lock_dependencies
 
 pytestmark = pytest.mark.docker
 

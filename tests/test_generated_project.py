@@ -10,8 +10,9 @@ import pytest
 import redis
 import yaml
 
+from testkit.dockerfile import GATE_FINDINGS, break_one_gate, gate_commands, gate_name
 from testkit.harness import git_commit, require_command, run, wait_until
-from testkit.projects import GATE_FINDINGS, break_one_gate, gate_commands, gate_name, gunicorn_server
+from testkit.serving import gunicorn_server
 
 pytestmark = pytest.mark.venv
 

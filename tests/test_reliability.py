@@ -7,8 +7,9 @@ import time
 import pytest
 import requests
 
-from testkit.harness import SEEN, Traffic, bounded_load, run, wait_until
-from testkit.projects import ComposeProject, built_compose_project, fresh_stack
+from testkit.compose import ComposeProject, built_compose_project, fresh_stack
+from testkit.harness import run, wait_until
+from testkit.load import SEEN, Traffic, bounded_load
 
 pytestmark = pytest.mark.docker
 

@@ -8,7 +8,8 @@ import sys
 import pytest
 import yaml
 
-from testkit.harness import REPO_ROOT, actionlint, markdown_table, require_command, run
+from testkit.harness import REPO_ROOT, actionlint, require_command, run
+from testkit.markdown import markdown_table
 from testkit.projects import assert_files_parse, bake, text_files
 from testkit.template import COOKIECUTTER_JSON, QUESTIONS, derived
 
