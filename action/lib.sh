@@ -52,20 +52,6 @@ qualified_name() {
   printf '%s\n' "$name"
 }
 
-# A JSON string of any text, for a Compose file: quotes, backslashes and line breaks escaped, other control
-# characters dropped, and $ doubled, since Compose interpolates variables in its files.
-json_string() {
-  local text
-  text=$(tr -d '\000-\010\013\014\016-\037' <<<"$1")
-  text=${text//\\/\\\\}
-  text=${text//\"/\\\"}
-  text=${text//$'\n'/\\n}
-  text=${text//$'\r'/\\r}
-  text=${text//$'\t'/\\t}
-  text=${text//\$/\$\$}
-  printf '"%s"' "$text"
-}
-
 # The compose command of the project under test, its test profile active, with the build settings that
 # validate.sh wrote (OCI labels, layer cache) when there are any.
 compose() {

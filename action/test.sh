@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Step 2: builds every service (test profile included) in one build while the services that need no build and
+# Step 3: builds every service (test profile included) in one build while the services that need no build and
 # depend on nothing (e.g. Redis) already start and become healthy, then starts the others but the test service
 # and waits until all are healthy, runs the test service alone and takes ITS exit code; on failure shows each
 # service's state and log tail; always tears the project down. Build and test output comes from the code

@@ -138,18 +138,10 @@ declare -A labels=(
   [description]=$REPOSITORY_DESCRIPTION
   [licenses]=${REPOSITORY_LICENSE/#NOASSERTION/}
 )
-entries=()
+label_args=()
 for name in source revision version created title description licenses; do
-  [ -z "${labels[$name]}" ] ||
-    entries+=("$(json_string "org.opencontainers.image.$name"): $(json_string "${labels[$name]}")")
+  [ -z "${labels[$name]}" ] || label_args+=(--arg "org.opencontainers.image.$name" "${labels[$name]}")
 done
-# No attestations, on either image store: BuildKit attaches a provenance attestation by default where the engine
-# can store it (the containerd store), which would make the pushed image an index on one store and a manifest on
-# the other. Explicitly none, so what is pushed is one image manifest whatever the runner's engine.
-no_attestations='"provenance": false, "sbom": false'
-publish_build=("$(IFS=,; printf '"labels": {%s}' "${entries[*]}")" "$no_attestations")
-test_build=("$no_attestations")
-test_settings=()
 # The kind of layer cache BuildKit's docker driver (the builder of GitHub's runners) can export: a registry cache
 # (every stage's layers, mode=max) where the engine has the containerd image store; the inline cache of the test
 # image, pushed by push.sh, on the classic store, which exports no other kind. Each is read straight from the
@@ -160,32 +152,36 @@ if [ -n "$cache_ref" ]; then
   cache_kind=inline
   ! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || cache_kind=registry
 fi
-case "$cache_kind" in
-  registry)
-    cache_from=$(printf '"cache_from": [%s]' "$(json_string "type=registry,ref=$cache_ref")")
-    cache_to=$(printf '"cache_to": [%s]' "$(json_string "type=registry,ref=$cache_ref,mode=max")")
-    ;;
-  inline)
-    cache_from=$(printf '"cache_from": [%s]' "$(json_string "$cache_ref")")
-    cache_to='"cache_to": ["type=inline"]'
-    # Built under the cache's name, so that push.sh pushes the very test image whose layers were tested.
-    [ "$write_cache" = false ] || test_settings+=("$(printf '"image": %s' "$(json_string "$cache_ref")")")
-    ;;
-esac
-if [ -n "$cache_kind" ]; then
-  publish_build+=("$cache_from")
-  test_build+=("$cache_from")
-  [ "$write_cache" = false ] || test_build+=("$cache_to")
-fi
-test_settings+=("$(IFS=,; printf '"build": {%s}' "${test_build[*]}")")
+test_builds=false
+! builds "$TEST_SERVICE" || test_builds=true
+# The Compose override of the build settings, written by jq from the validated values. Compose interpolates `$`
+# in its files, so each value's `$` is doubled; control characters but line breaks and tabs are dropped.
+# No attestations, on either image store: BuildKit attaches a provenance attestation by default where the engine
+# can store it (the containerd store), which would make the pushed image an index on one store and a manifest on
+# the other. Explicitly none, so what is pushed is one image manifest whatever the runner's engine.
 build_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-build.XXXXXX")
-{
-  printf '{"services": {%s: {"build": {%s}}' "$(json_string "$PUBLISH_SERVICE")" "$(IFS=,; echo "${publish_build[*]}")"
-  if builds "$TEST_SERVICE"; then
-    printf ', %s: {%s}' "$(json_string "$TEST_SERVICE")" "$(IFS=,; echo "${test_settings[*]}")"
-  fi
-  printf '}}\n'
-} >"$build_file"
+jq --null-input \
+  --arg publish_service "$PUBLISH_SERVICE" --arg test_service "$TEST_SERVICE" --argjson test_builds "$test_builds" \
+  --arg cache_kind "$cache_kind" --arg cache_ref "$cache_ref" --argjson write_cache "$write_cache" \
+  --argjson labels "$(jq --null-input '$ARGS.named' "${label_args[@]}")" '
+  def compose_text: gsub("[\u0000-\u0008\u000b\u000c\u000e-\u001f]"; "") | gsub("\\$"; "$$");
+  {provenance: false, sbom: false} as $no_attestations
+  | {
+      registry: {from: ["type=registry,ref=\($cache_ref)"], to: ["type=registry,ref=\($cache_ref),mode=max"]},
+      inline: {from: [$cache_ref], to: ["type=inline"]}
+    }[$cache_kind] as $cache
+  | ($cache | if . then {cache_from: (.from | map(compose_text))} else {} end) as $reads
+  | ($cache | if . and $write_cache then {cache_to: (.to | map(compose_text))} else {} end) as $writes
+  # On the classic store the test image is built under the cache name, so that push.sh pushes the very test image
+  # whose layers were tested.
+  | (if $cache_kind == "inline" and $write_cache then {image: ($cache_ref | compose_text)} else {} end) as $named
+  | {services: {
+      ($publish_service): {build: ({labels: ($labels | with_entries(.value |= compose_text))}
+                                   + $no_attestations + $reads)}
+    }}
+  | if $test_builds then .services[$test_service] = ({build: ($no_attestations + $reads + $writes)} + $named)
+    else . end
+' >"$build_file"
 
 job=$(tr '[:upper:]' '[:lower:]' <<<"${GITHUB_JOB:-job}" | tr -c 'a-z0-9\n' '-')
 call=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
