@@ -12,6 +12,8 @@ from testkit.harness import REPO_ROOT
 
 # The template's project folder: its name takes the slug only when the slug cannot be a path.
 TEMPLATE_DIR = next(path.name for path in REPO_ROOT.iterdir() if path.name.startswith("{{ cookiecutter.project_slug"))
+# What a copy of the template needs: its questions, hooks, Jinja templates folder and project folder.
+TEMPLATE_PARTS = ("cookiecutter.json", "hooks", "templates", TEMPLATE_DIR)
 COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
 QUESTIONS = {name: value for name, value in COOKIECUTTER_JSON.items() if not name.startswith("_")}
 DEFAULT_ANSWERS = {name: value[0] if isinstance(value, list) else value for name, value in QUESTIONS.items()}

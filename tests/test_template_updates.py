@@ -8,7 +8,7 @@ import pytest
 
 from testkit.harness import REPO_ROOT, git_commit, require_command, run
 from testkit.projects import app_source, bake, run_unit_tests, text_files
-from testkit.template import TEMPLATE_DIR
+from testkit.template import TEMPLATE_DIR, TEMPLATE_PARTS
 
 USER_ROUTE = '\n\n@app.get("/ping")\ndef ping():\n    return "pong"\n'
 TEMPLATE_COMMENT = "# Template v2: a comment the newer template adds to the Dockerfile.\n"
@@ -18,7 +18,7 @@ TEMPLATE_NOTE = "\nA note the newer template adds to the README.\n"
 def _template_repository(folder):
     """The template as a git repository of its own, at a first commit."""
     folder.mkdir()
-    for name in ("cookiecutter.json", "hooks", TEMPLATE_DIR):
+    for name in TEMPLATE_PARTS:
         source = REPO_ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
     git_commit(folder, "Template v1")
