@@ -18,7 +18,8 @@ from benchmarks.common import bake_default, print_table, save
 from benchmarks.throughput import wrk
 from testkit.harness import redis_server_process, require_command, run
 from testkit.projects import unique_name
-from testkit.swarm import SwarmProject, base_images, build_web_image, swarm_of
+from testkit.stack import SwarmProject, base_images, build_web_image
+from testkit.swarm import swarm_of
 
 REPLICAS = (1, 2, 3, 6)
 

@@ -13,7 +13,7 @@ from testkit.compose import compose_leftovers
 from testkit.harness import engine_image_store, git_commit, run
 from testkit.images import empty_engine_but_base_images, remove_images
 from testkit.projects import bake, change_code_only, unique_name
-from testkit.swarm import base_images, wait_for_the_edge
+from testkit.stack import base_images, wait_for_the_edge
 from testkit.template import derived
 
 

@@ -12,7 +12,7 @@ import requests
 from testkit.harness import run, wait_until
 from testkit.load import SEEN, Traffic, bounded_load
 from testkit.projects import bake, change_code_only, unique_name
-from testkit.swarm import SwarmProject, base_images, build_web_image, wait_for_the_edge
+from testkit.stack import SwarmProject, base_images, build_web_image, wait_for_the_edge
 from testkit.template import derived
 
 pytestmark = pytest.mark.swarm
