@@ -151,6 +151,7 @@ def test_should_run_the_images_style_gates_before_each_commit(installed_project,
     assert GATE_FINDINGS[gate].log in commit.stdout + commit.stderr
 
 
+@pytest.mark.parametrize("installed_project", ["ruff"], indirect=True)
 def test_should_install_with_pip_from_the_exported_lock_as_its_readme_says(installed_project, tmp_path):
     # Given: a machine with pip but no uv, and the requirements file that uv exports from the lock (README.md)
     web = installed_project[0] / "web"
