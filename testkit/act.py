@@ -10,11 +10,7 @@ from testkit.harness import REPO_ROOT, require_command, run
 from testkit.template import COOKIECUTTER_JSON
 
 ACTION_REF = COOKIECUTTER_JSON["tracker_ci_action"]
-
-
 LOGIN_ACTION = COOKIECUTTER_JSON["_github_actions"]["docker/login-action"]
-
-
 # What act runs in place of actions it would download: this repository for the default tracker-ci
 # reference, the suite's stand-in for the pinned docker/login-action.
 LOCAL_ACTIONS = {
