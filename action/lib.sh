@@ -53,8 +53,9 @@ qualified_name() {
 }
 
 # The compose command of the project under test, its test profile active, with the build settings that
-# validate.sh wrote (OCI labels, layer cache) when there are any.
+# validate.sh wrote (OCI labels, layer cache, platforms) when there are any, and test.sh's platform of the publish
+# service while it tests one.
 compose() {
   docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" ${BUILD_FILE:+--file "$BUILD_FILE"} \
-    --profile "$TEST_PROFILE" "$@"
+    ${PLATFORM_FILE:+--file "$PLATFORM_FILE"} --profile "$TEST_PROFILE" "$@"
 }

@@ -3,7 +3,7 @@
 set -euo pipefail
 : "${TEST_OUTCOME?}" "${PUSH_OUTCOME?}" "${E2E_EXIT_CODE?}" "${FAILING_SERVICE?}" "${IMAGE_ID?}"
 : "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}" "${LOGIN_OUTCOME?}" "${CACHE_REF?}" "${WRITE_CACHE?}"
-: "${CACHE_KIND?}"
+: "${CACHE_KIND?}" "${SIGNED?}" "${TESTED_PLATFORMS?}" "${ATTEST?}"
 
 if [ "$TEST_OUTCOME" = success ] && [ "$LOGIN_OUTCOME" != failure ] && [ "$PUSH_OUTCOME" != failure ]; then
   result="passed"
@@ -16,9 +16,16 @@ fi
   printf '| end-to-end tests | %s (exit code %s) |\n' "$TEST_OUTCOME" "${E2E_EXIT_CODE:-none}"
   [ -z "$FAILING_SERVICE" ] || printf '| failing service | %s |\n' "\`$FAILING_SERVICE\`"
   printf '| tested image | %s |\n' "\`${IMAGE_ID:-none}\`"
+  printf '| platforms tested end to end | %s |\n' "${TESTED_PLATFORMS:-none}"
   if [ "$PUSHED" = true ]; then
     while IFS= read -r ref; do printf '| pushed | %s |\n' "\`$ref\`"; done <<<"$REFS"
     printf '| digest | %s |\n' "\`$DIGEST\`"
+    if [ "$ATTEST" = true ]; then
+      printf '| provenance | SLSA provenance attestation in the pushed index |\n'
+    else
+      printf '| provenance | none: the classic image store cannot hold an attestation |\n'
+    fi
+    printf '| signature | %s |\n' "$([ "$SIGNED" = true ] && echo "cosign, with cosign-key" || echo "none")"
   elif [ "$PUSH_DECISION" != true ]; then
     printf '| pushed | no: not a push to the default branch, or push: false |\n'
   elif [ "$LOGIN_OUTCOME" = failure ]; then

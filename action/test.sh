@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Step 3: builds every service (test profile included) in one build while the services that need no build and
-# depend on nothing (e.g. Redis) already start and become healthy, then starts the others but the test service
-# and waits until all are healthy, runs the test service alone and takes ITS exit code; on failure shows each
-# service's state and log tail; always tears the project down. Build and test output comes from the code
-# under test, so it is printed fenced (it cannot issue workflow commands), exit codes kept.
-# Outputs: image-id (of the tested publish service), e2e-exit-code, failing-service.
+# Step 3: builds every service (test profile included) in one build -- the publish service for each of PLATFORMS --
+# while the services that need no build and depend on nothing (e.g. Redis) already start and become healthy; then,
+# for each platform in turn (the engine's own when none is given), starts the others but the test service with the
+# publish service on that platform, waits until all are healthy, runs the test service alone and takes ITS exit
+# code, and tears the services down; the first failure ends it, showing each service's state and log tail. Build
+# and test output comes from the code under test, so it is printed fenced (it cannot issue workflow commands),
+# exit codes kept. Outputs: image-id (of the tested publish service: one image, an index where it holds several
+# platforms), tested-platforms, e2e-exit-code, failing-service.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${WORKING_DIRECTORY:?}" "${COMPOSE_FILE:?}" "${COMPOSE_PROJECT:?}" "${TEST_PROFILE:?}" "${TEST_SERVICE:?}"
-: "${PUBLISH_SERVICE:?}"
+: "${PUBLISH_SERVICE:?}" "${PLATFORMS?}"
 cd "$WORKING_DIRECTORY"
 
 tear_down() {
@@ -19,6 +21,7 @@ tear_down() {
   rm -f "${early_start_log:-}"
   # Nothing of a test run is kept: no graceful stops to wait for.
   compose down --volumes --remove-orphans --timeout 0 || true
+  rm -f "${PLATFORM_FILE:-}"
   endgroup
 }
 trap tear_down EXIT
@@ -90,48 +93,82 @@ endgroup
 # Everything the test service may need, its dependencies in the test profile included.
 mapfile -t services < <(services_except "$TEST_SERVICE")
 
-group "Start services and wait until they are healthy"
-to_start=("${services[@]}")
-start_options=()
-if [ -n "${early_start:-}" ]; then
-  early_start_status=0
-  wait "$early_start" || early_start_status=$?
-  unset early_start
-  print_untrusted <"$early_start_log"
-  if [ "$early_start_status" -eq 0 ]; then
-    # They are healthy: the others start without Compose checking them again, which it does only every
-    # 0.5 s. (Among themselves the others still start in order.) A failed early start is judged below.
-    mapfile -t to_start < <(services_except "$TEST_SERVICE" "${ready_made[@]}")
-    start_options=(--no-deps)
+# Runs the end-to-end tests against the publish service's image for PLATFORM (empty: the engine's own), set by a
+# Compose override of the publish service; exits on a failure. Sets image_id.
+test_platform() {
+  local platform=$1 container tested_id manifest exit_code
+  local label=${platform:-$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')}
+  PLATFORM_FILE=""
+  if [ -n "$platform" ]; then
+    PLATFORM_FILE=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-platform.XXXXXX")
+    jq --null-input --arg service "$PUBLISH_SERVICE" --arg platform "$platform" \
+      '{services: {($service): {platform: $platform}}}' >"$PLATFORM_FILE"
   fi
-fi
-# `up` without services would start every one, the test service too.
-if ! { { ((${#to_start[@]} == 0)) || compose up --detach "${start_options[@]}" "${to_start[@]}"; } &&
-  wait_until_healthy "${services[@]}"; }; then
+
+  group "Start services and wait until they are healthy ($label)"
+  local -a to_start=("${services[@]}") start_options=()
+  if [ -n "${early_start:-}" ]; then
+    early_start_status=0
+    wait "$early_start" || early_start_status=$?
+    unset early_start
+    print_untrusted <"$early_start_log"
+    if [ "$early_start_status" -eq 0 ]; then
+      # They are healthy: the others start without Compose checking them again, which it does only every
+      # 0.5 s. (Among themselves the others still start in order.) A failed early start is judged below.
+      mapfile -t to_start < <(services_except "$TEST_SERVICE" "${ready_made[@]}")
+      start_options=(--no-deps)
+    fi
+  fi
+  # `up` without services would start every one, the test service too.
+  if ! { { ((${#to_start[@]} == 0)) || compose up --detach "${start_options[@]}" "${to_start[@]}"; } &&
+    wait_until_healthy "${services[@]}"; }; then
+    endgroup
+    unhealthy=$(unhealthy_services)
+    error "services did not become healthy on $label: $(tr '\n' ' ' <<<"$unhealthy")"
+    show_failure "$(head -n 1 <<<"$unhealthy")"
+    exit 1
+  fi
   endgroup
-  unhealthy=$(unhealthy_services)
-  error "services did not become healthy: $(tr '\n' ' ' <<<"$unhealthy")"
-  show_failure "$(head -n 1 <<<"$unhealthy")"
-  exit 1
-fi
-endgroup
 
-publish_container=$(compose ps --quiet "$PUBLISH_SERVICE")
-image_id=$(docker inspect --format '{{.Image}}' "$publish_container")
-set_output image-id "$image_id"
+  container=$(compose ps --quiet "$PUBLISH_SERVICE")
+  tested_id=$(docker inspect --format '{{.Image}}' "$container")
+  if [ -n "${image_id:-}" ] && [ "$tested_id" != "$image_id" ]; then
+    error "$PUBLISH_SERVICE ran image $tested_id on $label but $image_id before: not one image"
+    exit 1
+  fi
+  image_id=$tested_id
+  set_output image-id "$image_id"
+  # The manifest of the platform the container runs (on the containerd store; the classic store has one).
+  manifest=$(docker inspect --format '{{with .ImageManifestDescriptor}}{{.Digest}}{{end}}' "$container" 2>/dev/null || true)
 
-group "End-to-end tests ($TEST_SERVICE)"
-set +e
-# --no-deps: its dependencies are up and healthy; checking them again would only wait for the next probe.
-compose run --rm --no-deps "$TEST_SERVICE" 2>&1 | print_untrusted
-exit_code=${PIPESTATUS[0]}
-set -e
-endgroup
-set_output e2e-exit-code "$exit_code"
+  group "End-to-end tests on $label ($TEST_SERVICE)"
+  set +e
+  # --no-deps: its dependencies are up and healthy; checking them again would only wait for the next probe.
+  compose run --rm --no-deps "$TEST_SERVICE" 2>&1 | print_untrusted
+  exit_code=${PIPESTATUS[0]}
+  set -e
+  endgroup
+  set_output e2e-exit-code "$exit_code"
 
-if [ "$exit_code" -ne 0 ]; then
-  error "end-to-end tests failed: $TEST_SERVICE exited $exit_code"
-  show_failure "$TEST_SERVICE"
-  exit "$exit_code"
-fi
-echo "End-to-end tests passed against image $image_id"
+  if [ "$exit_code" -ne 0 ]; then
+    error "end-to-end tests failed on $label: $TEST_SERVICE exited $exit_code"
+    show_failure "$TEST_SERVICE"
+    exit "$exit_code"
+  fi
+  echo "End-to-end tests passed on $label against image $image_id${manifest:+ (manifest $manifest)}"
+  tested_platforms+=("$label")
+}
+
+mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | grep -v '^$' || true)
+((${#platforms[@]})) || platforms=("")
+tested_platforms=()
+for platform in "${platforms[@]}"; do
+  if ((${#tested_platforms[@]})); then
+    group "Tear down before the next platform"
+    compose down --volumes --timeout 0 2>&1 | print_untrusted
+    endgroup
+    rm -f "$PLATFORM_FILE"
+  fi
+  test_platform "$platform"
+done
+set_output tested-platforms "$(IFS=,; echo "${tested_platforms[*]}")"

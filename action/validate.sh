@@ -6,7 +6,9 @@
 # what this call made and `compose ps` never sees another job's containers), build-file (a Compose override
 # of the builds: the published image's OCI labels, set at build time so the image tested is the image pushed,
 # labels included; and the layer cache), write-cache (true/false), cache-ref (<image>:buildcache) and cache-kind
-# (registry or inline, by the engine's image store; empty without a cache). Both builds of every run that names an
+# (registry or inline, by the engine's image store; empty without a cache), platforms (comma-separated; empty: the
+# engine's own), attest (true where the published image carries a provenance attestation) and sign (true when this
+# run pushes and has a cosign key). Both builds of every run that names an
 # image read the layer cache; only a push from the default branch writes it, so a branch or a pull request can
 # never put layers into what the default branch builds from.
 set -euo pipefail
@@ -14,7 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${WORKING_DIRECTORY:?}" "${COMPOSE_FILE:?}" "${TEST_PROFILE:?}" "${TEST_SERVICE:?}" "${PUBLISH_SERVICE:?}"
 : "${PUSH?}" "${REGISTRY?}" "${IMAGE?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}" "${CACHE?}"
-: "${EVENT_NAME:?}" "${GIT_REF?}" "${COMMIT_SHA:?}"
+: "${PLATFORMS?}" "${COSIGN_PRIVATE_KEY?}" "${EVENT_NAME:?}" "${GIT_REF?}" "${COMMIT_SHA:?}" "${RUN_ID?}" "${RUN_ATTEMPT?}"
 : "${SERVER_URL?}" "${REPOSITORY?}" "${REPOSITORY_NAME?}" "${REPOSITORY_DESCRIPTION?}" "${REPOSITORY_LICENSE?}"
 
 problems=()
@@ -23,6 +25,7 @@ problem() { problems+=("$*"); }
 image_name_pattern='^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$'
 registry_pattern='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$'
 tag_pattern='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
+platform_pattern='^[a-z0-9]+/[a-z0-9_]+(/v[0-9]+)?$'
 # A release tag: vX.Y.Z (the v optional), a prerelease (-rc.1) and build metadata (+build.5) allowed.
 semver_pattern='^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
 # Events that may publish with push: true; any other (pull requests, comments, workflow_run, ...) may not.
@@ -107,6 +110,40 @@ if [ "${push:-false}" = true ]; then
   done
 fi
 
+# The containerd image store holds an index of several platforms, and attestations; the classic store neither.
+containerd_store=false
+! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || containerd_store=true
+
+mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' || true)
+if ((${#platforms[@]})); then
+  # The platforms this runner's builder can build and run, natively or under QEMU user emulation.
+  seen_platforms=()
+  builder_platforms=$(docker buildx inspect 2>/dev/null | sed -n 's/^Platforms: *//p' | tr -d ' ' | tr ',' '\n')
+  for platform in "${platforms[@]}"; do
+    if [[ ! $platform =~ $platform_pattern ]]; then
+      problem "platform '$platform' is not an os/architecture pair such as linux/arm64"
+    elif grep -qxF "$platform" <(printf '%s\n' "${seen_platforms[@]}"); then
+      problem "platform '$platform' is given twice"
+    elif ! grep -qxF "$platform" <<<"$builder_platforms"; then
+      problem "this runner cannot build and run $platform images (it can: $(tr '\n' ' ' <<<"$builder_platforms")): run docker/setup-qemu-action before this action, or use a $platform runner"
+    fi
+    seen_platforms+=("$platform")
+  done
+  if ((${#platforms[@]} > 1)) && [ "$containerd_store" = false ]; then
+    problem "platforms '$PLATFORMS' need the containerd image store to hold one image of several platforms; this engine has the classic store: turn the store on (docker/setup-docker-action with daemon-config {\"features\": {\"containerd-snapshotter\": true}}, or Docker 29) or give one platform"
+  fi
+fi
+
+# A run that pushes signs when given a key; the key itself is never printed.
+sign=false
+if [ -n "$COSIGN_PRIVATE_KEY" ] && [ "${push:-false}" = true ]; then
+  sign=true
+  grep -qE '^-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----$' <<<"$COSIGN_PRIVATE_KEY" ||
+    problem "cosign-key is not a cosign private key (the contents of cosign.key from cosign generate-key-pair)"
+  command -v cosign >/dev/null ||
+    problem "cosign-key is given but cosign is not installed: run sigstore/cosign-installer before this action"
+fi
+
 cache_ref=""
 write_cache=false
 case "$CACHE" in
@@ -150,22 +187,31 @@ done
 cache_kind=""
 if [ -n "$cache_ref" ]; then
   cache_kind=inline
-  ! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || cache_kind=registry
+  [ "$containerd_store" = false ] || cache_kind=registry
 fi
 test_builds=false
 ! builds "$TEST_SERVICE" || test_builds=true
 # The Compose override of the build settings, written by jq from the validated values. Compose interpolates `$`
 # in its files, so each value's `$` is doubled; control characters but line breaks and tabs are dropped.
-# No attestations, on either image store: BuildKit attaches a provenance attestation by default where the engine
-# can store it (the containerd store), which would make the pushed image an index on one store and a manifest on
-# the other. Explicitly none, so what is pushed is one image manifest whatever the runner's engine.
+# The published image carries a SLSA provenance attestation (mode=max: the build's parameters, the OCI labels and
+# so the commit among them, and its materials) with the workflow run as its builder, where the engine can store
+# one: the containerd store. The classic store cannot: there the image is pushed without it. The test image, only
+# ever run here, has none.
+attest=$containerd_store
+builder_id=""
+[ -z "$source_url" ] || [ -z "$RUN_ID" ] || builder_id="$source_url/actions/runs/$RUN_ID/attempts/${RUN_ATTEMPT:-1}"
+provenance="mode=max${builder_id:+,builder-id=$builder_id}"
 build_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-build.XXXXXX")
 jq --null-input \
   --arg publish_service "$PUBLISH_SERVICE" --arg test_service "$TEST_SERVICE" --argjson test_builds "$test_builds" \
   --arg cache_kind "$cache_kind" --arg cache_ref "$cache_ref" --argjson write_cache "$write_cache" \
+  --argjson attest "$attest" --arg provenance "$provenance" \
+  --argjson platforms "$(jq --null-input '$ARGS.positional' --args "${platforms[@]}")" \
   --argjson labels "$(jq --null-input '$ARGS.named' "${label_args[@]}")" '
   def compose_text: gsub("[\u0000-\u0008\u000b\u000c\u000e-\u001f]"; "") | gsub("\\$"; "$$");
   {provenance: false, sbom: false} as $no_attestations
+  | (if $attest then {provenance: ($provenance | compose_text), sbom: false} else $no_attestations end) as $attestations
+  | (if ($platforms | length) > 0 then {platforms: $platforms} else {} end) as $for_platforms
   | {
       registry: {from: ["type=registry,ref=\($cache_ref)"], to: ["type=registry,ref=\($cache_ref),mode=max"]},
       inline: {from: [$cache_ref], to: ["type=inline"]}
@@ -177,7 +223,7 @@ jq --null-input \
   | (if $cache_kind == "inline" and $write_cache then {image: ($cache_ref | compose_text)} else {} end) as $named
   | {services: {
       ($publish_service): {build: ({labels: ($labels | with_entries(.value |= compose_text))}
-                                   + $no_attestations + $reads)}
+                                   + $attestations + $for_platforms + $reads)}
     }}
   | if $test_builds then .services[$test_service] = ({build: ($no_attestations + $reads + $writes)} + $named)
     else . end
@@ -194,4 +240,7 @@ set_output build-file "$build_file"
 set_output write-cache "$write_cache"
 set_output cache-ref "$cache_ref"
 set_output cache-kind "$cache_kind"
+set_output platforms "$(IFS=,; echo "${platforms[*]}")"
+set_output attest "$attest"
+set_output sign "$sign"
 echo "Inputs are valid; this run pushes: $push"

@@ -73,6 +73,17 @@ class Registry:
         response.raise_for_status()
         return response.headers["Docker-Content-Digest"]
 
+    def manifest(self, repository: str, reference: str) -> dict:
+        """The manifest or index that a tag or digest names."""
+        response = self._request("GET", f"{repository}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES})
+        response.raise_for_status()
+        return response.json()
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        response = self._request("GET", f"{repository}/blobs/{digest}")
+        response.raise_for_status()
+        return response.content
+
     def manifest_digest(self, repository: str, tag: str) -> str:
         response = self._request("HEAD", f"{repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES})
         response.raise_for_status()
@@ -86,6 +97,9 @@ class StandInHub:
     docker_hub: Registry
     ghcr: Registry
     storage: Path  # the registry's storage: the swarm tier serves it to its nodes as their docker.io mirror
+    # What a client other than the engine (cosign) needs to trust the stand-in's certificate: the system's CAs
+    # plus the test CA, as the engine has them.
+    client_env: dict
 
     def registry(self, host: str) -> Registry:
         return {"docker.io": self.docker_hub, "ghcr.io": self.ghcr}[host]
@@ -139,6 +153,7 @@ auth:
         docker_hub=Registry("docker.io", "https://registry-1.docker.io", username, password, ca),
         ghcr=Registry("ghcr.io", "https://ghcr.io", username, password, ca),
         storage=workdir / "storage",
+        client_env={"SSL_CERT_FILE": str(ca_dir / "bundle.crt")},
     )
     try:
         with hosts_entry("127.0.0.1", HUB_HOSTS):

@@ -19,6 +19,8 @@ VALID_INPUTS = {
     "GIT_REF": "refs/heads/main",
     "DEFAULT_BRANCH": "main",
     "COMMIT_SHA": "0123456789abcdef0123456789abcdef01234567",
+    "RUN_ID": "4242",
+    "RUN_ATTEMPT": "2",
     "SERVER_URL": "https://github.com",
     "REPOSITORY": "acme/page-tracker",
     "REPOSITORY_NAME": "page-tracker",
@@ -174,15 +176,21 @@ CACHE_SETTINGS = {
 }  # fmt: skip
 
 
+# What `docker buildx inspect` lists of a builder on an amd64 runner with QEMU for arm64 (Docker 28.5).
+BUILDER_PLATFORMS = "linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/arm64"
+
+
 @pytest.fixture(params=sorted(DRIVER_STATUS))
 def engine_with_store(request, tmp_path):
-    """PATH with a docker command whose `info` answers as an engine with the given image store; every other
-    command goes to the real docker CLI. Yields (store, environment)."""
+    """PATH with a docker command whose `info` answers as an engine with the given image store and whose
+    `buildx inspect` lists BUILDER_PLATFORMS; every other command goes to the real docker CLI. Yields (store,
+    environment)."""
     shim = tmp_path / "shim"
     shim.mkdir()
     docker = shim / "docker"
     docker.write_text(
         f"#!/bin/sh\nif [ \"$1\" = info ]; then echo '{DRIVER_STATUS[request.param]}'; exit 0; fi\n"
+        f'if [ "$1 $2" = "buildx inspect" ]; then echo "Platforms: {BUILDER_PLATFORMS}"; exit 0; fi\n'
         f'exec {shutil.which("docker")} "$@"\n',
         encoding="utf-8",
     )
@@ -232,16 +240,136 @@ def test_should_let_only_the_default_branch_write_the_layer_cache(
 
 
 @pytest.mark.parametrize("inputs", [PUSHING, {}], ids=["pushing", "test-only"])
-def test_should_build_both_images_without_attestations_whatever_the_image_store(baked_for_validation, tmp_path, inputs):
+def test_should_attest_the_published_image_where_the_image_store_can_hold_it(
+    baked_for_validation, tmp_path, engine_with_store, inputs
+):
+    # Given: an engine with the containerd or the classic image store
+    store, docker_path = engine_with_store
+
     # When
-    result, outputs = _validate(baked_for_validation, tmp_path, **inputs)
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, **docker_path)
     config = _services_with_build_file(baked_for_validation, outputs["build-file"])
 
-    # Then: what is pushed is one image manifest on the classic and the containerd store alike
+    # Then: a provenance attestation (mode=max, the workflow run as its builder) on the containerd store only; the
+    # test image, never pushed, has none
     assert result.returncode == 0, result.stdout + result.stderr
-    for service in ("test-service", "web-service"):
-        build = config[service]["build"]
-        assert (build.get("provenance"), build.get("sbom")) == ("false", "false"), service
+    builder_id = "https://github.com/acme/page-tracker/actions/runs/4242/attempts/2"
+    provenance = f"mode=max,builder-id={builder_id}" if store == "containerd" else "false"
+    web_build, test_build = config["web-service"]["build"], config["test-service"]["build"]
+    assert (web_build.get("provenance"), web_build.get("sbom")) == (provenance, "false")
+    assert (test_build.get("provenance"), test_build.get("sbom")) == ("false", "false")
+    assert outputs["attest"] == str(store == "containerd").lower()
+
+
+@pytest.mark.parametrize(
+    ("platforms", "expected"),
+    [
+        pytest.param("", None, id="the-engines-own"),
+        pytest.param("linux/amd64", ["linux/amd64"], id="one"),
+        pytest.param(" linux/amd64 ,linux/arm64,", ["linux/amd64", "linux/arm64"], id="two-with-spaces"),
+    ],
+)
+def test_should_build_the_published_image_for_each_platform_given(
+    baked_for_validation, tmp_path, engine_with_store, platforms, expected
+):
+    # Given
+    store, docker_path = engine_with_store
+
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, PLATFORMS=platforms, **docker_path)
+
+    # Then: several platforms only where the store holds them; the test image is the runner's own
+    if store == "classic" and len(expected or []) > 1:
+        assert result.returncode != 0
+        assert "need the containerd image store" in result.stdout
+        return
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = _services_with_build_file(baked_for_validation, outputs["build-file"])
+    assert config["web-service"]["build"].get("platforms") == expected
+    assert "platforms" not in config["test-service"]["build"]
+    assert outputs["platforms"] == ",".join(expected or [])
+
+
+@pytest.mark.parametrize(
+    ("platforms", "message"),
+    [
+        pytest.param("arm64", "platform 'arm64' is not an os/architecture pair", id="no-os"),
+        pytest.param("linux/arm64,linux/arm64", "platform 'linux/arm64' is given twice", id="twice"),
+        pytest.param("linux/amd64,linux/riscv64", "cannot build and run linux/riscv64 images", id="no-emulator"),
+    ],
+)
+def test_should_refuse_a_platform_it_cannot_build_and_test(
+    baked_for_validation, tmp_path, engine_with_store, platforms, message
+):
+    # Given
+    _, docker_path = engine_with_store
+
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, PLATFORMS=platforms, **docker_path)
+
+    # Then
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error::")]
+    assert any(message in line for line in errors), result.stdout
+    assert "push" not in outputs
+
+
+COSIGN_KEY = (
+    "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnt9fQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----"
+)
+
+
+@pytest.fixture
+def cosign_on_path(tmp_path):
+    """PATH with a `cosign` command (validate.sh only looks for it)."""
+    folder = tmp_path / "cosign-bin"
+    folder.mkdir()
+    (folder / "cosign").write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    (folder / "cosign").chmod(0o755)
+    return {"PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "sign"),
+    [
+        pytest.param({**PUSHING, "COSIGN_PRIVATE_KEY": COSIGN_KEY}, "true", id="pushing-with-a-key"),
+        pytest.param({**PUSHING}, "false", id="pushing-without-a-key"),
+        pytest.param({**PUSHING, "COSIGN_PRIVATE_KEY": COSIGN_KEY, "EVENT_NAME": "pull_request"}, "false", id="pr"),
+    ],
+)
+def test_should_sign_only_what_it_pushes_with_a_key(baked_for_validation, tmp_path, cosign_on_path, inputs, sign):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, **cosign_on_path)
+
+    # Then
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outputs["sign"] == sign
+    assert "eyJrZGYiOnt9fQ" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "with_cosign", "message"),
+    [
+        pytest.param("s3cret-not-a-key", True, "cosign-key is not a cosign private key", id="not-a-key"),
+        pytest.param(COSIGN_KEY, False, "cosign is not installed: run sigstore/cosign-installer", id="no-cosign"),
+    ],
+)
+def test_should_refuse_a_signing_it_cannot_do_before_any_work(  # pylint: disable=too-many-arguments
+    baked_for_validation, tmp_path, cosign_on_path, key, with_cosign, message
+):
+    # Given: PATH with or without cosign (the system's folders only: no cosign there)
+    path = cosign_on_path if with_cosign else {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, COSIGN_PRIVATE_KEY=key, **path)
+
+    # Then: the error names the input, never its value
+    assert result.returncode != 0
+    errors = [line for line in result.stdout.splitlines() if line.startswith("::error::")]
+    assert any(message in line for line in errors), result.stdout
+    assert "push" not in outputs
+    secret_part = key if "\n" not in key else key.splitlines()[1]
+    assert secret_part not in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
