@@ -6,12 +6,17 @@
 # org.tracker-ci.stand-in=<recipe version> (a stand-in of an older recipe is made again) and trust the
 # host's CA bundle, for pip and for uv (a TLS-intercepting proxy may sit between a build and PyPI);
 # none of this reaches generated projects, whose files only name the references.
+# An argument --platforms=P1,P2 applies to the references after it: where no registry is reachable, their
+# stand-ins are made for each of those platforms (one index under the reference; a foreign architecture's rootfs
+# set up under QEMU user emulation) on the containerd image store, and for the engine's own platform only on the
+# classic store, which holds one platform per tag.
 set -euo pipefail
 
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 host_ca_bundle=/etc/ssl/certs/ca-certificates.crt
 stand_in_version=2
 stand_in_label=org.tracker-ci.stand-in=$stand_in_version
+native_platform=linux/$(dpkg --print-architecture)
 mkdir -p "$cache_dir"
 
 log() { printf '[base-images] %s\n' "$*"; }
@@ -26,15 +31,29 @@ suite_for_python() {
   esac
 }
 
+# The Debian architecture of a platform (linux/arm64: arm64).
+debian_arch() { printf '%s\n' "${1#linux/}"; }
+
 # Prints the path of the cached rootfs tarball NAME, making it on first use: a minimal debootstrap of SUITE with
-# PACKAGES, then the function SETUP run on the rootfs (and any further arguments).
+# PACKAGES, then the function SETUP run on the rootfs (and any further arguments). It is for the caller's
+# `platform` (the machine's own when unset); another architecture is debootstrapped in two stages, the second run
+# under QEMU user emulation.
 cached_rootfs() {
   local name=$1 suite=$2 packages=$3 setup=$4 tarball="$cache_dir/rootfs-$1.tar"
+  local platform=${platform:-$native_platform}
+  [ "$platform" = "$native_platform" ] || tarball="$cache_dir/rootfs-$1-$(debian_arch "$platform").tar"
   if [ ! -s "$tarball" ]; then
-    local rootfs
+    local rootfs log_file
     rootfs=$(mktemp -d "$cache_dir/rootfs-$name.XXXXXX")
-    log "debootstrap $suite for rootfs-$name" >&2
-    debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" >"$cache_dir/debootstrap-$name.log" 2>&1
+    log_file="$cache_dir/debootstrap-$name-$(debian_arch "$platform").log"
+    log "debootstrap $suite ($platform) for $(basename "$tarball")" >&2
+    if [ "$platform" = "$native_platform" ]; then
+      debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" >"$log_file" 2>&1
+    else
+      debootstrap --arch="$(debian_arch "$platform")" --foreign --variant=minbase --include="$packages" "$suite" \
+        "$rootfs" >"$log_file" 2>&1
+      chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$log_file" 2>&1
+    fi
     "$setup" "$rootfs" "${@:5}"
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
     tar -C "$rootfs" -cf "$tarball.partial" .
@@ -89,19 +108,45 @@ set_up_swarm() {
 }
 
 make_python_stand_in() {
-  local ref=$1 version suite tarball
+  local ref=$1 version suite platform
+  local -a tarballs=()
   version=${ref#python:}
   version=${version%%-*}
   suite=$(suite_for_python "$version")
-  case "$suite" in
-    "") log "cannot make $ref: no Debian release ships Python $version"; return ;;
-    sid) tarball=$(newest_python_rootfs_tarball "$version") ;;
-    *) tarball=$(rootfs_tarball "$suite") ;;
-  esac
-  docker import --change "LABEL $stand_in_label" --change 'ENV LANG=C.UTF-8' \
-    --change "ENV SSL_CERT_FILE=$host_ca_bundle" \
-    --change 'CMD ["python3"]' "$tarball" "$ref" >/dev/null
-  log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" python3 --version))"
+  for platform in ${platforms//,/ }; do
+    case "$suite" in
+      "") log "cannot make $ref: no Debian release ships Python $version"; return ;;
+      sid) tarballs+=("$platform=$(newest_python_rootfs_tarball "$version")") ;;
+      *) tarballs+=("$platform=$(rootfs_tarball "$suite")") ;;
+    esac
+  done
+  import_rootfs "$ref" 'ENV LANG=C.UTF-8' "ENV SSL_CERT_FILE=$host_ca_bundle" 'CMD ["python3"]'
+  log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" python3 --version), $platforms)"
+}
+
+# Makes REF from the rootfs tarballs of the caller's `tarballs` ("platform=path" each) and the Dockerfile
+# instructions given (what `docker import --change` takes), labelled as a stand-in of this recipe for those
+# platforms: one platform's is imported; several are one index, built by BuildKit from scratch (no instruction
+# runs anything, so no emulation is needed).
+import_rootfs() {
+  local ref=$1 change entry context
+  local -a changes=(--change "LABEL $(stand_in_label_for "$platforms")")
+  for change in "${@:2}"; do changes+=(--change "$change"); done
+  if [ "${#tarballs[@]}" -eq 1 ] && [ "${tarballs[0]%%=*}" = "$native_platform" ]; then
+    docker import "${changes[@]}" "${tarballs[0]#*=}" "$ref" >/dev/null
+    return
+  fi
+  context=$(mktemp -d "$cache_dir/context.XXXXXX")
+  for entry in "${tarballs[@]}"; do
+    ln "${entry#*=}" "$context/rootfs-$(debian_arch "${entry%%=*}").tar"
+  done
+  {
+    # shellcheck disable=SC2016 # ${TARGETARCH} is the Dockerfile's build argument
+    printf 'FROM scratch\nARG TARGETARCH\nADD rootfs-${TARGETARCH}.tar /\n'
+    printf '%s\n' "LABEL $(stand_in_label_for "$platforms")" "${@:2}"
+  } >"$context/Dockerfile"
+  docker buildx build --quiet --platform "$platforms" --provenance false --load --tag "$ref" "$context" >/dev/null
+  rm -rf "$context"
 }
 
 make_redis_stand_in() {
@@ -124,21 +169,34 @@ make_haproxy_stand_in() {
 }
 
 # uv's image: nothing but the static (musl) uv and uvx binaries at the root. The same binaries ship in uv's musllinux
-# wheel, which pip fetches from the package index.
+# wheels, which pip fetches from the package index.
 make_uv_stand_in() {
-  local ref=$1 version=${1##*:} wheel_dir="$cache_dir/uv-wheel-${1##*:}" rootfs
-  if [ ! -d "$wheel_dir" ]; then
-    python3 -m pip download --quiet --no-deps --only-binary=:all: --platform musllinux_1_1_x86_64 \
-      --dest "$wheel_dir.partial" "uv==$version"
-    mv "$wheel_dir.partial" "$wheel_dir"
+  local ref=$1 platform
+  local -a tarballs=()
+  for platform in ${platforms//,/ }; do
+    tarballs+=("$platform=$(uv_rootfs_tarball "${ref##*:}")")
+  done
+  import_rootfs "$ref" 'CMD ["/uv"]'
+  log "made locally: $ref ($(docker run --rm "$ref" /uv --version), $platforms)"
+}
+
+# The cached rootfs of uv's image for the caller's `platform`.
+uv_rootfs_tarball() {
+  local version=$1 wheel_arch rootfs tarball
+  wheel_arch=$(case "$platform" in linux/arm64) echo aarch64 ;; *) echo x86_64 ;; esac)
+  tarball="$cache_dir/rootfs-uv-$version-$wheel_arch.tar"
+  if [ ! -s "$tarball" ]; then
+    rootfs=$(mktemp -d "$cache_dir/rootfs-uv.XXXXXX")
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --platform "musllinux_1_1_$wheel_arch" \
+      --dest "$rootfs/wheel" "uv==$version"
+    python3 -m zipfile -e "$rootfs"/wheel/uv-*.whl "$rootfs/wheel"
+    install -m 0755 "$rootfs"/wheel/uv-*.data/scripts/uv "$rootfs"/wheel/uv-*.data/scripts/uvx "$rootfs/"
+    rm -rf "$rootfs/wheel"
+    tar -C "$rootfs" -cf "$tarball.partial" .
+    mv "$tarball.partial" "$tarball"
+    rm -rf "$rootfs"
   fi
-  rootfs=$(mktemp -d)
-  python3 -m zipfile -e "$wheel_dir"/uv-*.whl "$rootfs/wheel"
-  install -m 0755 "$rootfs"/wheel/uv-*.data/scripts/uv "$rootfs"/wheel/uv-*.data/scripts/uvx "$rootfs/"
-  rm -rf "$rootfs/wheel"
-  tar -C "$rootfs" -c . | docker import --change "LABEL $stand_in_label" --change 'CMD ["/uv"]' - "$ref" >/dev/null
-  rm -rf "$rootfs"
-  log "made locally: $ref ($(docker run --rm "$ref" /uv --version))"
+  printf '%s\n' "$tarball"
 }
 
 # The swarm tier's node: dockerd under tini, started by scripts/swarm-node.sh (copied in, so that a change of
@@ -162,9 +220,21 @@ make_swarm_node() {
   log "made locally: $ref (Debian $suite, $(docker run --rm --entrypoint dockerd "$ref" --version | cut -d, -f1))"
 }
 
-# Prints missing, stale (a stand-in of an older recipe) or present.
+# The stand-in label of this recipe for PLATFORMS: the recipe's version, followed by the platforms when they are
+# not just the machine's own.
+stand_in_label_for() {
+  if [ "$1" = "$native_platform" ]; then
+    printf '%s\n' "$stand_in_label"
+  else
+    printf '%s@%s\n' "$stand_in_label" "$1"
+  fi
+}
+
+# Prints missing, stale (a stand-in of an older recipe, or for other platforms) or present.
 image_state() {
-  local label expected=$stand_in_version
+  local label expected
+  expected=$(stand_in_label_for "$platforms")
+  expected=${expected#*=}
   case "$1" in tracker-ci/swarm-node:*) expected=${node_label#*=} ;; esac
   if ! label=$(docker image inspect --format '{{ index .Config.Labels "org.tracker-ci.stand-in" }}' "$1" 2>/dev/null); then
     echo missing
@@ -175,7 +245,16 @@ image_state() {
   fi
 }
 
+# The classic image store holds one platform per tag: there, every stand-in is made for the machine's own.
+holds_many_platforms=false
+! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || holds_many_platforms=true
+platforms=$native_platform
 for ref in "$@"; do
+  if [[ $ref == --platforms=* ]]; then
+    platforms=${ref#--platforms=}
+    [ "$holds_many_platforms" = true ] || platforms=$native_platform
+    continue
+  fi
   state=$(image_state "$ref")
   if [ "$state" = present ]; then
     log "present: $ref"

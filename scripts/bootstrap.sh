@@ -8,6 +8,9 @@
 #     CAs plus the test CA, with the image store TRACKER_CI_IMAGE_STORE names: containerd (the default, as on
 #     Docker 29, GitHub's ubuntu-latest and Docker Desktop) or classic (overlay2, as on ubuntu-24.04); each store
 #     has a data root of its own. A dockerd this script started with another trust or store is restarted;
+#   - QEMU user emulation of arm64 (Debian's qemu-user-static, registered with binfmt_misc), so that the engine builds
+#     and runs linux/arm64 images, as docker/setup-qemu-action gives GitHub's runners; cosign from Debian's newest
+#     suite in $cache_dir/cosign (what sigstore/cosign-installer gives them);
 #   - .venv with the pinned tools of requirements-dev.txt, Node linters in tools/node_modules;
 #   - the Compose v2 CLI plugin, linked from .venv when `docker compose` is missing, and the buildx
 #     plugin, so that Compose builds with BuildKit as GitHub's runners do;
@@ -56,7 +59,7 @@ install_system_tools() {
   # Ubuntu runners have it, and dockerd decompresses pulled layers with its unpigz when it is on the PATH.
   # tini: its static build is docker-init of the engine below, here and in the swarm tier's node image.
   local wanted=(redis-server:redis-server docker-registry:docker-registry debootstrap:debootstrap wrk:wrk jq:jq
-    ssh-keygen:openssh-client unpigz:pigz tini-static:tini)
+    ssh-keygen:openssh-client unpigz:pigz tini-static:tini qemu-aarch64-static:qemu-user-static)
   # What the engine from Debian's newest suite needs beside its own binaries to run here: that suite's runc needs
   # a newer glibc, Debian 12's serves it; dockerd sets up networks with iptables.
   engine_answers || wanted+=(runc:runc iptables:iptables)
@@ -262,6 +265,38 @@ ensure_buildx_plugin() {
   log "installed docker buildx $(buildx_version) (Compose now builds with BuildKit)"
 }
 
+# arm64 emulation for the engine's builds and containers: binfmt_misc mounted, Debian's qemu-aarch64 registered
+# from its binfmt.d file (its F flag opens the emulator once, so that it serves every container).
+ensure_arm64_emulation() {
+  local binfmt=/proc/sys/fs/binfmt_misc registration=/usr/lib/binfmt.d/qemu-aarch64.conf
+  if [ -f "$binfmt/qemu-aarch64" ]; then
+    log "QEMU arm64 emulation registered"
+    return
+  fi
+  if ! can_be_root || [ ! -f "$registration" ]; then
+    log "no QEMU arm64 emulation and none can be registered here: arm64 builds fail"
+    return
+  fi
+  [ -f "$binfmt/register" ] || "${as_root[@]}" mount -t binfmt_misc binfmt_misc "$binfmt"
+  grep '^:' "$registration" | "${as_root[@]}" tee "$binfmt/register" >/dev/null
+  log "registered QEMU arm64 emulation ($(sed -n 's/^interpreter //p' "$binfmt/qemu-aarch64"))"
+}
+
+# cosign, which the action signs with and the tests verify with, in a folder of its own.
+ensure_cosign() {
+  if [ -x "$cache_dir/cosign/cosign" ]; then
+    log "cosign present"
+    return
+  fi
+  if ! can_be_root || ! command -v apt-get >/dev/null 2>&1; then
+    log "no cosign and none can be installed here: signing tests skip outside CI"
+    return
+  fi
+  download_from_newest_suite cosign
+  install -D -m 0755 "$apt_dir/extracted/usr/bin/cosign" "$cache_dir/cosign/cosign"
+  log "installed cosign in $cache_dir/cosign"
+}
+
 # Called by the ERR trap, so $? is still the failing command's status.
 report_failure() {
   local status=$?
@@ -280,6 +315,8 @@ main() {
   ensure_node_tools
   ensure_compose_plugin
   ensure_buildx_plugin
+  ensure_arm64_emulation
+  ensure_cosign
   if engine_answers; then
     # The template's base images, and the swarm tier's node image, whose engine is the one this script installs
     # (also where the machine's own engine answers).

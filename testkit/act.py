@@ -10,12 +10,14 @@ from testkit.harness import REPO_ROOT, require_command, run
 from testkit.template import COOKIECUTTER_JSON
 
 ACTION_REF = COOKIECUTTER_JSON["tracker_ci_action"]
-LOGIN_ACTION = COOKIECUTTER_JSON["_github_actions"]["docker/login-action"]
-# What act runs in place of actions it would download: this repository for the default tracker-ci
-# reference, the suite's stand-in for the pinned docker/login-action.
-LOCAL_ACTIONS = {
-    ACTION_REF: REPO_ROOT,
-    f"docker/login-action@{LOGIN_ACTION['commit']}": REPO_ROOT / "tests" / "stand_ins" / "login-action",
+STAND_INS = REPO_ROOT / "tests" / "stand_ins"
+# What act runs in place of actions it would download: this repository for the default tracker-ci reference, the
+# suite's stand-in (tests/stand_ins/<name>) for every action the template pins but actions/checkout, which act
+# itself replaces with a copy of the repository.
+LOCAL_ACTIONS = {ACTION_REF: REPO_ROOT} | {
+    f"{action}@{pin['commit']}": STAND_INS / action.split("/")[1]
+    for action, pin in COOKIECUTTER_JSON["_github_actions"].items()
+    if action != "actions/checkout"
 }
 
 

@@ -1,8 +1,9 @@
 """The template's facts, read once from cookiecutter.json: its questions, their defaults, and the values it
 derives (`__` keys), rendered exactly as cookiecutter renders them.
 
-Run as `python -m testkit.template` it prints every base image the template can reference, one per line
-(the bootstrap makes sure each is in the engine)."""
+Run as `python -m testkit.template` it prints the arguments of scripts/base-images.sh, one per line: every base
+image the template can reference (the bootstrap makes sure each is in the engine), those of the default Python
+after `--platforms=` with every platform a project can build for."""
 
 import json
 
@@ -37,12 +38,20 @@ def derived(name: str, **answers) -> str:
     return context(**answers)[name]
 
 
-def base_image_refs(context: dict = COOKIECUTTER_JSON) -> list[str]:
-    """Every base image a project can name: one per Python version, one per Redis tag, the edge proxy, uv's."""
+def base_image_args(context: dict = COOKIECUTTER_JSON) -> list[str]:
+    """Every base image a project can name: one per Python version, one per Redis tag, the edge proxy; then, for
+    every platform a project can build for, the images of the default Python's build (its Python and uv's): the
+    suite builds those for each platform, the others only for the machine's own."""
     pythons = [derived("__python_image", python_version=version) for version in context["python_version"]]
     redises = [derived("__redis_image", redis_version=tag) for tag in context["redis_version"]]
-    return pythons + redises + [derived("__proxy_image"), derived("__uv_image")]
+    platforms = sorted({platform for answer in context["platforms"] for platform in answer.split(",")})
+    return (
+        pythons[1:]
+        + redises
+        + [derived("__proxy_image")]
+        + [f"--platforms={','.join(platforms)}", pythons[0], derived("__uv_image")]
+    )
 
 
 if __name__ == "__main__":
-    print("\n".join(base_image_refs()))
+    print("\n".join(base_image_args()))

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from testkit.compose import compose_leftovers
+from testkit.cosign import COSIGN_DIR, generate_key_pair, verify
 from testkit.harness import engine_image_store, git_commit, run
 from testkit.images import empty_engine_but_base_images, remove_images
 from testkit.projects import bake, change_code_only, unique_name
@@ -37,11 +38,15 @@ class ActScenario:
     """A baked project, committed in its own git repository, whose own workflow act runs against the
     stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs the job on this host, does not
     enforce the `registry` environment's branch rule (the tests give secrets to every run and check that
-    the pull-request job never uses them), and runs a stand-in for docker/login-action."""
+    the pull-request job never uses them), and runs stand-ins for the other pinned actions (tests/stand_ins):
+    docker/login-action, docker/setup-qemu-action (Debian's QEMU, registered by the bootstrap) and
+    sigstore/cosign-installer (the bootstrap's cosign)."""
 
     def __init__(self, cookies, hub, act_runner, docker_env, **answers):
         self.act_runner = act_runner
         self.docker_env = docker_env
+        # What the runner has besides: trust in the stand-in's certificate (cosign), the cosign to install.
+        self.runner_env = docker_env | hub.client_env | {"TRACKER_CI_COSIGN_DIR": str(COSIGN_DIR)}
         self.namespace = unique_name("team").replace("-", "")
         registry_host = answers.get("registry", "docker.io")
         self.registry = hub.registry(registry_host)
@@ -66,7 +71,7 @@ class ActScenario:
             payload=payload,
             secrets_=REGISTRY_SECRETS[self.registry.host](registry) | (more_secrets or {}),
             actor=self.registry.username,
-            env=self.docker_env,
+            env=self.runner_env,
         )
         outputs = _outputs(result.log)
         project = outputs.get("compose-project") or self.path.name  # the inline workflow uses Compose's default
@@ -210,6 +215,88 @@ def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_
             assert set(_build_step_states(result.log, step)) == {"CACHED"}, (commit, step, result.log[-8000:])
         assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
         assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
+
+
+def _index_entries(registry, repository, tag) -> tuple[dict, dict]:
+    """The platforms' manifests of the index TAG names ({"linux/arm64": digest}), and the attestation manifest of
+    each image manifest ({image digest: attestation digest})."""
+    images, attestations = {}, {}
+    for entry in registry.manifest(repository, tag)["manifests"]:
+        annotations = entry.get("annotations", {})
+        if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+            attestations[annotations["vnd.docker.reference.digest"]] = entry["digest"]
+        else:
+            images[f"{entry['platform']['os']}/{entry['platform']['architecture']}"] = entry["digest"]
+    return images, attestations
+
+
+def _provenance(registry, repository, attestation_digest) -> dict:
+    """The SLSA provenance predicate of an attestation manifest, read from the registry."""
+    for layer in registry.manifest(repository, attestation_digest)["layers"]:
+        if layer.get("annotations", {}).get("in-toto.io/predicate-type", "").startswith("https://slsa.dev/provenance/"):
+            return json.loads(registry.blob(repository, layer["digest"]))["predicate"]
+    raise AssertionError(f"no provenance in attestation {attestation_digest}")
+
+
+def _logged_in_config(scenario, folder) -> dict:
+    """An environment whose Docker config is logged in to the scenario's registry, and which trusts it."""
+    env = scenario.runner_env | {"DOCKER_CONFIG": str(folder)}
+    login = ["docker", "login", scenario.registry.host, "-u", scenario.registry.username, "--password-stdin"]
+    run(login, input=scenario.registry.password, env=env)
+    return env
+
+
+@pytest.mark.act
+@pytest.mark.image_store
+def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_end(scenario_for, tmp_path, tiny_image):
+    # Given: the default answers but both platforms, and a cosign key pair: its private key and password in the
+    # publish environment's secrets
+    scenario = scenario_for(platforms="linux/amd64,linux/arm64")
+    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
+    signing = {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
+
+    # When
+    result, outputs = scenario.run("push", more_secrets=signing)
+
+    # Then, on the classic image store (ubuntu-24.04): refused before any build, with the way out
+    if engine_image_store() == "classic":
+        assert result.exit_code != 0
+        assert "need the containerd image store" in result.log
+        assert "Build images" not in result.log
+        assert scenario.registry.tags(scenario.repository) == []
+        return
+    # ... on the containerd store: one index, exactly the two platforms, each manifest the one tested end to end
+    assert result.exit_code == 0, result.log[-6000:]
+    assert outputs["tested-platforms"] == "linux/amd64,linux/arm64"
+    images, attestations = _index_entries(scenario.registry, scenario.repository, scenario.sha)
+    assert sorted(images) == ["linux/amd64", "linux/arm64"]
+    for platform, digest in images.items():
+        assert f"End-to-end tests passed on {platform} against image {outputs['image-id']} (manifest {digest})" in (
+            result.log
+        )
+    _assert_digest_is_the_registrys_of_every_tag(scenario, outputs, [scenario.sha, "latest"])
+    # ... each with a provenance attestation naming the commit and the workflow run that built it
+    assert sorted(attestations) == sorted(images.values())
+    for attestation in attestations.values():
+        provenance = _provenance(scenario.registry, scenario.repository, attestation)
+        assert provenance["invocation"]["parameters"]["args"]["label:org.opencontainers.image.revision"] == scenario.sha
+        assert provenance["builder"]["id"].startswith(f"https://github.com/acme/{scenario.path.name}/actions/runs/")
+    # ... signed: the signature verifies with the public key, for the pushed tag and digest
+    assert outputs["signed"] == "true"
+    env = _logged_in_config(scenario, tmp_path / "verifier")
+    for reference in (f"{scenario.image}:{scenario.sha}", f"{scenario.image}@{outputs['digest']}"):
+        verified, output = verify(reference, keys.public_key, env)
+        assert verified, output
+    # ... and neither for another key nor for another image under the tag
+    other_keys = generate_key_pair(tmp_path / "other-keys", secrets.token_urlsafe(12))
+    assert not verify(f"{scenario.image}:{scenario.sha}", other_keys.public_key, env)[0]
+    tampered = f"{scenario.image}:latest"
+    run(["docker", "tag", tiny_image, tampered])
+    run(["docker", "push", "--quiet", tampered], env=env)
+    run(["docker", "rmi", tampered])
+    verified, output = verify(tampered, keys.public_key, env)
+    assert not verified and "no signatures found" in output.lower(), output
+    assert keys.password not in result.log and keys.private_key.splitlines()[1] not in result.log
 
 
 def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id, keep=False):

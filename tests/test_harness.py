@@ -7,25 +7,30 @@ import pytest
 import redis
 
 from testkit.harness import git_commit, run
-from testkit.template import base_image_refs, derived
+from testkit.template import base_image_args, derived
 
 PYTHON_IMAGE = derived("__python_image")
 REDIS_IMAGE = derived("__redis_image")
 
 
-def test_should_list_every_base_image_the_template_can_reference():
+def test_should_list_every_base_image_the_template_can_reference_the_default_builds_for_every_platform():
     # Given
-    context = {"python_version": ["3.13", "3.11"], "redis_version": ["8.10-trixie"]}
+    context = {
+        "python_version": ["3.13", "3.11"],
+        "redis_version": ["8.10-trixie"],
+        "platforms": ["linux/amd64", "linux/arm64,linux/amd64"],
+    }
 
     # When
-    refs = base_image_refs(context)
+    args = base_image_args(context)
 
-    # Then
-    assert refs == [
-        "python:3.13-slim-trixie",
+    # Then: the first Python is the default's; uv's image serves every build
+    assert args == [
         "python:3.11-slim-trixie",
         "redis:8.10-trixie",
         "haproxy:3.2",
+        "--platforms=linux/amd64,linux/arm64",
+        "python:3.13-slim-trixie",
         "ghcr.io/astral-sh/uv:0.13.9",
     ]
 
