@@ -26,10 +26,12 @@ def step_env_defaults(step_id: str) -> dict[str, str]:
 
 
 def action_test_env(project: Path, compose_project: str, github_output: Path) -> dict:
-    """The environment action.yml gives action/test.sh, with the action's default inputs."""
+    """The environment action.yml gives action/test.sh, with the action's default inputs (and what validate.sh
+    outputs for them: no platforms, the engine's own)."""
     return {
         **os.environ,
         **step_env_defaults("test"),
+        "PLATFORMS": "",
         "WORKING_DIRECTORY": str(project),
         "COMPOSE_PROJECT": compose_project,
         "GITHUB_OUTPUT": str(github_output),

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 import requests
+import yaml
 
 from testkit.compose import compose_leftovers
 from testkit.cosign import COSIGN_DIR, generate_key_pair, verify
@@ -248,7 +249,9 @@ def _logged_in_config(scenario, folder) -> dict:
 
 @pytest.mark.act
 @pytest.mark.image_store
-def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_end(scenario_for, tmp_path, tiny_image):
+def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_end(
+    scenario_for, cookies, tmp_path, tiny_image
+):
     # Given: the default answers but both platforms, and a cosign key pair: its private key and password in the
     # publish environment's secrets
     scenario = scenario_for(platforms="linux/amd64,linux/arm64")
@@ -297,6 +300,28 @@ def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_e
     verified, output = verify(tampered, keys.public_key, env)
     assert not verified and "no signatures found" in output.lower(), output
     assert keys.password not in result.log and keys.private_key.splitlines()[1] not in result.log
+    # ... the deploy job's check (deploy: swarm, with COSIGN_PUBLIC_KEY set) passes the pushed digest only
+    check = _deploy_signature_check(cookies)
+    check_env = env | {"COSIGN_PUBLIC_KEY": keys.public_key.read_text(encoding="utf-8"),
+                       "PATH": f"{COSIGN_DIR}:{env['PATH']}"}  # fmt: skip
+    tampered_digest = scenario.registry.manifest_digest(scenario.repository, "latest")
+    for digest, signed in ((outputs["digest"], True), (tampered_digest, False)):
+        image = f"{scenario.image}@{digest}"
+        assert (run(["bash", "-c", check], env=check_env | {"IMAGE": image}, check=False).returncode == 0) is signed
+    # ... and a pull request builds and tests every platform again, and pushes and signs nothing
+    tags = scenario.registry.tags(scenario.repository)
+    pull_request, pr_outputs = scenario.run("pull_request", more_secrets=signing)
+    assert pull_request.exit_code == 0, pull_request.log[-6000:]
+    assert pr_outputs["tested-platforms"] == "linux/amd64,linux/arm64"
+    assert "pushed=true" not in pull_request.log and "Signed " not in pull_request.log
+    assert scenario.registry.tags(scenario.repository) == tags
+
+
+def _deploy_signature_check(cookies) -> str:
+    """The command of the deploy job's signature check, as the template writes it for deploy: swarm."""
+    workflow = bake(cookies, deploy="swarm") / ".github" / "workflows" / "ci.yml"
+    steps = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
+    return next(step["run"] for step in steps if step["name"] == "Verify the image's signature")
 
 
 def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id, keep=False):

@@ -2,6 +2,7 @@
 script cleans up: login.sh and push.sh against the stand-in Docker Hub, test.sh with a service that never gets healthy."""
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_should_name_the_unhealthy_service_show_its_log_and_tear_down(tmp_path, 
 
     # Then
     assert result.returncode != 0
-    assert "::error::services did not become healthy: web-service" in result.stdout
+    assert re.search(r"::error::services did not become healthy on linux/\w+: web-service", result.stdout)
     assert "::group::Log of web-service (last 200 lines)" in result.stdout
     assert "Ready to accept connections" in result.stdout  # the service's own log, fenced
     assert "failing-service=web-service" in outputs.read_text()
