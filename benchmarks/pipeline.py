@@ -1,6 +1,8 @@
 """Wall time of the CI pipeline, ours against the tutorial's, in the same run on the local engine.
 
 ours: the action's own flow (action/test.sh: build, up --wait, e2e tests, teardown) on the default project.
+ours, both platforms: the same for `platforms: linux/amd64,linux/arm64` (with --platforms; the containerd store
+only): the image built for both, arm64 under QEMU user emulation, and the e2e tests run against each.
 tutorial: its workflow's `docker compose --profile testing up --build --exit-code-from test-service`, then the
 same teardown, on its own Dockerfile, Dockerfile.dev and docker-compose.yml (benchmarks/tutorial/) around
 the same app and tests (the black-isort-flake8 variant: the tutorial's tools), on the same base images.
@@ -21,7 +23,8 @@ is (benchmarks/engine.py says why: this VM's disk has no journal, and emptying t
 by seconds there); it needs root. By default all rounds run on the containerd image store (Docker 29's default:
 GitHub's ubuntu-latest), then on the classic store (ubuntu-24.04's Docker 28).
 
-Run from the repository root: .venv/bin/python -m benchmarks.pipeline [--rounds 3] [--image-store containerd]
+Run from the repository root:
+.venv/bin/python -m benchmarks.pipeline [--rounds 3] [--image-store containerd] [--platforms linux/amd64,linux/arm64]
 """
 
 import argparse
@@ -36,7 +39,7 @@ from pathlib import Path
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
 from benchmarks.engine import IMAGE_STORES, journaled_engine
-from testkit.action import action_test_env, github_outputs
+from testkit.action import action_test_env, github_outputs, step_env_defaults
 from testkit.harness import REPO_ROOT, require_command, run
 from testkit.hub import StandInHub, stand_in_hub
 from testkit.images import empty_engine_but_base_images, remove_images
@@ -72,24 +75,23 @@ def action_step(script: str, env: dict) -> dict:
 class Ours:
     """The action's steps for a push to the default branch; only the build and test step is timed."""
 
-    def __init__(self, project: Path, workdir: Path, hub: StandInHub):
+    def __init__(self, project: Path, workdir: Path, hub: StandInHub, platforms: str = ""):
         registry = hub.docker_hub
         # WEB_PORT=0: any free host port, so a benchmark never collides with a running service.
         base = {**os.environ, "RUNNER_TEMP": str(workdir), "WEB_PORT": "0", "REGISTRY": registry.host}
         decided = action_step("validate.sh", {
-            **base, "WORKING_DIRECTORY": str(project), "COMPOSE_FILE": "docker-compose.yml",
-            "TEST_PROFILE": "testing", "TEST_SERVICE": "test-service", "PUBLISH_SERVICE": "web-service",
+            **base, **step_env_defaults("validate"), "WORKING_DIRECTORY": str(project),
             "IMAGE": f"bench{secrets.token_hex(4)}/{project.name}", "USERNAME": registry.username,
-            "PASSWORD": registry.password, "PUSH": "auto", "EXTRA_TAGS": "", "CACHE": "true",
+            "PASSWORD": registry.password, "PLATFORMS": platforms,
             "EVENT_NAME": "push", "GIT_REF": "refs/heads/main", "DEFAULT_BRANCH": "main",
-            "COMMIT_SHA": secrets.token_hex(20), "SERVER_URL": "", "REPOSITORY": "", "REPOSITORY_NAME": "",
-            "REPOSITORY_DESCRIPTION": "", "REPOSITORY_LICENSE": "",
+            "COMMIT_SHA": secrets.token_hex(20), "RUN_ID": "", "RUN_ATTEMPT": "", "SERVER_URL": "", "REPOSITORY": "",
+            "REPOSITORY_NAME": "", "REPOSITORY_DESCRIPTION": "", "REPOSITORY_LICENSE": "",
         })  # fmt: skip
         assert decided["write-cache"] == "true", decided
         self.env = {**base, "DOCKER_CONFIG": action_step("login.sh", {**base, "USERNAME": registry.username,
                                                                          "PASSWORD": registry.password})["docker-config"]}  # fmt: skip
         self.test_env = {**action_test_env(project, decided["compose-project"], workdir / "unused"), **self.env,
-                         "BUILD_FILE": decided["build-file"]}  # fmt: skip
+                         "BUILD_FILE": decided["build-file"], "PLATFORMS": decided["platforms"]}  # fmt: skip
         self.push_env = {**self.env, "IMAGE": decided["image"], "REFS": decided["refs"], "WRITE_CACHE": "true",
                          "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"]}  # fmt: skip
         self.image = decided["image"]
@@ -158,17 +160,20 @@ def as_tutorial(project: Path) -> Path:
     return project
 
 
-def one_round(workdir: Path, hub: StandInHub, suffix: str) -> dict:
-    """Seconds of each phase, ours and the tutorial's, on projects and an image name of this round alone (so
-    that its cold run finds no cache an earlier round pushed)."""
+def one_round(workdir: Path, hub: StandInHub, suffix: str, platforms: str) -> dict:
+    """Seconds of each phase, ours (and ours for PLATFORMS, when given) and the tutorial's, on projects and an image
+    name of this round alone (so that its cold run finds no cache an earlier round pushed)."""
     projects = {
         "ours": bake_default(workdir, project_name=f"bench-ours-{suffix}"),
         "tutorial": as_tutorial(
             bake_default(workdir, project_name=f"bench-tutorial-{suffix}", style_gate="black-isort-flake8")
         ),
     }
-    seconds = {name: {} for name in projects}
     flows = {"ours": Ours(projects["ours"], workdir, hub), "tutorial": Tutorial(projects["tutorial"])}
+    if platforms:
+        projects["ours_platforms"] = bake_default(workdir, project_name=f"bench-platforms-{suffix}")
+        flows["ours_platforms"] = Ours(projects["ours_platforms"], workdir, hub, platforms)
+    seconds = {name: {} for name in projects}
     # Everything either pipeline builds or pushes: the Compose-named images and our pushed repository.
     images = [*(f"{project.name}-*" for project in projects.values()), flows["ours"].images]
     try:
@@ -189,7 +194,7 @@ def one_round(workdir: Path, hub: StandInHub, suffix: str) -> dict:
     return seconds
 
 
-def measure(rounds: int, image_store: str) -> dict:
+def measure(rounds: int, image_store: str, platforms: str) -> dict:
     """Rounds on an engine of the benchmark's own with the given image store; prints and returns their figures."""
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
@@ -197,7 +202,7 @@ def measure(rounds: int, image_store: str) -> dict:
             journaled_engine(workdir, [PYTHON_IMAGE, REDIS_IMAGE, UV_IMAGE], image_store),
             stand_in_hub(workdir / "hub") as hub,
         ):
-            results = [one_round(workdir, hub, secrets.token_hex(4)) for _ in range(rounds)]
+            results = [one_round(workdir, hub, secrets.token_hex(4), platforms) for _ in range(rounds)]
     seconds = {name: {phase: statistics.median(r[name][phase] for r in results) for phase in PHASES}
                for name in results[0]}  # fmt: skip
     # Ratios per round, then their median: each compares runs a few seconds apart on this noisy VM.
@@ -209,16 +214,24 @@ def measure(rounds: int, image_store: str) -> dict:
             for phase in PHASES
         },
     }
+    if platforms:
+        per_round |= {
+            f"platforms_over_ours_{phase}": [r["ours_platforms"][phase] / r["ours"][phase] for r in results]
+            for phase in PHASES
+        }
     ratios = {name: round(statistics.median(values), 2) for name, values in per_round.items()}
     print(f"\n{image_store} image store")
-    print_table(
-        ["pipeline (medians)", *(f"{phase} s" for phase in PHASES)],
-        [
-            ["ours (the action's build and e2e step)", *(seconds["ours"][phase] for phase in PHASES)],
-            ["tutorial (compose up --build --exit-code-from)", *(seconds["tutorial"][phase] for phase in PHASES)],
-            ["ours / tutorial", *(f"{ratios[f'ours_over_tutorial_{phase}']:.2f}×" for phase in PHASES)],
-        ],
-    )
+    rows = [
+        ["ours (the action's build and e2e step)", *(seconds["ours"][phase] for phase in PHASES)],
+        ["tutorial (compose up --build --exit-code-from)", *(seconds["tutorial"][phase] for phase in PHASES)],
+        ["ours / tutorial", *(f"{ratios[f'ours_over_tutorial_{phase}']:.2f}×" for phase in PHASES)],
+    ]
+    if platforms:
+        rows += [
+            [f"ours, platforms {platforms}", *(seconds["ours_platforms"][phase] for phase in PHASES)],
+            ["ours, platforms / ours", *(f"{ratios[f'platforms_over_ours_{phase}']:.2f}×" for phase in PHASES)],
+        ]
+    print_table(["pipeline (medians)", *(f"{phase} s" for phase in PHASES)], rows)
     for goal, description in (("fresh_over_our_warm", "our warm time"),
                               ("fresh_over_tutorial_cold", "the tutorial's cold time")):  # fmt: skip
         values = ", ".join(f"{value:.2f}" for value in per_round[goal])
@@ -231,9 +244,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--image-store", choices=[*IMAGE_STORES, "both"], default="both")
+    parser.add_argument("--platforms", default="", help="also run ours for these platforms (containerd store only)")
     options = parser.parse_args()
     stores = IMAGE_STORES if options.image_store == "both" else (options.image_store,)
-    save("pipeline", {store: measure(options.rounds, store) for store in stores})
+    results = {
+        store: measure(options.rounds, store, options.platforms if store == "containerd" else "") for store in stores
+    }
+    save("pipeline-platforms" if options.platforms else "pipeline", results)
 
 
 if __name__ == "__main__":

@@ -107,21 +107,35 @@ set_up_swarm() {
   mkdir -p "$1/usr/local/etc/haproxy" "$1/run/sshd"
 }
 
+# The Python version a python:X.Y-slim-SUITE reference names.
+python_version_of() {
+  local version=${1#python:}
+  printf '%s\n' "${version%%-*}"
+}
+
+# Prints the rootfs tarball of a Python version (for the caller's `platform`), making it on first use.
+python_rootfs_tarball() {
+  local suite
+  suite=$(suite_for_python "$1")
+  case "$suite" in
+    sid) newest_python_rootfs_tarball "$1" ;;
+    *) rootfs_tarball "$suite" ;;
+  esac
+}
+
 make_python_stand_in() {
-  local ref=$1 version suite platform
+  local ref=$1 version platform
   local -a tarballs=()
-  version=${ref#python:}
-  version=${version%%-*}
-  suite=$(suite_for_python "$version")
+  version=$(python_version_of "$ref")
+  if [ -z "$(suite_for_python "$version")" ]; then
+    log "cannot make $ref: no Debian release ships Python $version"
+    return
+  fi
   for platform in ${platforms//,/ }; do
-    case "$suite" in
-      "") log "cannot make $ref: no Debian release ships Python $version"; return ;;
-      sid) tarballs+=("$platform=$(newest_python_rootfs_tarball "$version")") ;;
-      *) tarballs+=("$platform=$(rootfs_tarball "$suite")") ;;
-    esac
+    tarballs+=("$platform=$(python_rootfs_tarball "$version")")
   done
   import_rootfs "$ref" 'ENV LANG=C.UTF-8' "ENV SSL_CERT_FILE=$host_ca_bundle" 'CMD ["python3"]'
-  log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" python3 --version), $platforms)"
+  log "made locally: $ref (Debian $(suite_for_python "$version"), $(docker run --rm "$ref" python3 --version), $platforms)"
 }
 
 # Makes REF from the rootfs tarballs of the caller's `tarballs` ("platform=path" each) and the Dockerfile
@@ -248,11 +262,34 @@ image_state() {
 # The classic image store holds one platform per tag: there, every stand-in is made for the machine's own.
 holds_many_platforms=false
 ! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || holds_many_platforms=true
+
+# The rootfs of another architecture takes minutes under emulation: when a Python stand-in after --platforms= will
+# need one, it is made in the background from the start, while the machine's own images are made, and waited for
+# at --platforms=. (Only when the image itself is missing or stale, as the loop below decides.)
+foreign_rootfs=""
+if [ "$holds_many_platforms" = true ]; then
+  for ref in "$@"; do
+    case "$ref" in
+      --platforms=*) platforms=${ref#--platforms=} ;;
+      python:*)
+        if [ -n "${platforms:-}" ] && [ -n "$(suite_for_python "$(python_version_of "$ref")")" ] &&
+          [ "$(image_state "$ref")" != present ]; then
+          for platform in ${platforms//,/ }; do
+            [ "$platform" = "$native_platform" ] || { python_rootfs_tarball "$(python_version_of "$ref")" >/dev/null & }
+          done
+          foreign_rootfs=started
+        fi
+        ;;
+    esac
+  done
+fi
+
 platforms=$native_platform
 for ref in "$@"; do
   if [[ $ref == --platforms=* ]]; then
     platforms=${ref#--platforms=}
     [ "$holds_many_platforms" = true ] || platforms=$native_platform
+    [ -z "$foreign_rootfs" ] || wait
     continue
   fi
   state=$(image_state "$ref")
