@@ -3,9 +3,10 @@
 set -euo pipefail
 : "${TEST_OUTCOME?}" "${PUSH_OUTCOME?}" "${E2E_EXIT_CODE?}" "${FAILING_SERVICE?}" "${IMAGE_ID?}"
 : "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}" "${LOGIN_OUTCOME?}" "${CACHE_REF?}" "${WRITE_CACHE?}"
-: "${CACHE_KIND?}" "${SIGNED?}" "${TESTED_PLATFORMS?}" "${ATTEST?}"
+: "${CACHE_KIND?}" "${SIGNED?}" "${SIGN_OUTCOME?}" "${TESTED_PLATFORMS?}" "${ATTEST?}"
 
-if [ "$TEST_OUTCOME" = success ] && [ "$LOGIN_OUTCOME" != failure ] && [ "$PUSH_OUTCOME" != failure ]; then
+if [ "$TEST_OUTCOME" = success ] && [ "$LOGIN_OUTCOME" != failure ] && [ "$PUSH_OUTCOME" != failure ] &&
+  [ "$SIGN_OUTCOME" != failure ]; then
   result="passed"
 else
   result="failed"
@@ -25,7 +26,12 @@ fi
     else
       printf '| provenance | none: the classic image store cannot hold an attestation |\n'
     fi
-    printf '| signature | %s |\n' "$([ "$SIGNED" = true ] && echo "cosign, with cosign-key" || echo "none")"
+    case "$SIGNED:$SIGN_OUTCOME" in
+      true:*) signature="cosign, with cosign-key" ;;
+      *:failure) signature="none: signing failed" ;;
+      *) signature="none (no cosign-key)" ;;
+    esac
+    printf '| signature | %s |\n' "$signature"
   elif [ "$PUSH_DECISION" != true ]; then
     printf '| pushed | no: not a push to the default branch, or push: false |\n'
   elif [ "$LOGIN_OUTCOME" = failure ]; then
