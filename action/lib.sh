@@ -29,6 +29,10 @@ set_output() {
   fi
 }
 
+# Prints the items of a list read from stdin, one per line: each trimmed of surrounding white space, empty ones
+# dropped.
+list_items() { sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' || true; }
+
 # Prints untrusted text (container logs, build and test output) so it cannot issue workflow commands.
 print_untrusted() {
   local token

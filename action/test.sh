@@ -159,7 +159,7 @@ test_platform() {
   tested_platforms+=("$label")
 }
 
-mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | grep -v '^$' || true)
+mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | list_items)
 ((${#platforms[@]})) || platforms=("")
 tested_platforms=()
 for platform in "${platforms[@]}"; do

@@ -103,7 +103,7 @@ if [ "${push:-false}" = true ]; then
   if [ -n "$git_tag" ] && [ "${#release_tags[@]}" -eq 0 ]; then
     problem "tag '$git_tag' is not a release version: push tags like v1.2.3 (or v1.2.3-rc.1 for a prerelease)"
   fi
-  mapfile -t extra_tags < <(printf '%s\n' "$EXTRA_TAGS" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' || true)
+  mapfile -t extra_tags < <(list_items <<<"$EXTRA_TAGS")
   for tag in "${tags[@]}" "${extra_tags[@]}"; do
     [[ $tag =~ $tag_pattern ]] || problem "tag '$tag' is not a valid image tag"
     refs+=("$image:$tag")
@@ -114,7 +114,7 @@ fi
 containerd_store=false
 ! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || containerd_store=true
 
-mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' || true)
+mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | list_items)
 if ((${#platforms[@]})); then
   # The platforms this runner's builder can build and run, natively or under QEMU user emulation.
   seen_platforms=()
