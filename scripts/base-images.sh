@@ -143,10 +143,10 @@ make_python_stand_in() {
 # platforms: one platform's is imported; several are one index, built by BuildKit from scratch (no instruction
 # runs anything, so no emulation is needed).
 import_rootfs() {
-  local ref=$1 change entry context
-  local -a changes=(--change "LABEL $(stand_in_label_for "$platforms")")
-  for change in "${@:2}"; do changes+=(--change "$change"); done
+  local ref=$1 instruction entry context
+  local -a instructions=("LABEL $(stand_in_label_for "$platforms")" "${@:2}") changes=()
   if [ "${#tarballs[@]}" -eq 1 ] && [ "${tarballs[0]%%=*}" = "$native_platform" ]; then
+    for instruction in "${instructions[@]}"; do changes+=(--change "$instruction"); done
     docker import "${changes[@]}" "${tarballs[0]#*=}" "$ref" >/dev/null
     return
   fi
@@ -157,7 +157,7 @@ import_rootfs() {
   {
     # shellcheck disable=SC2016 # ${TARGETARCH} is the Dockerfile's build argument
     printf 'FROM scratch\nARG TARGETARCH\nADD rootfs-${TARGETARCH}.tar /\n'
-    printf '%s\n' "LABEL $(stand_in_label_for "$platforms")" "${@:2}"
+    printf '%s\n' "${instructions[@]}"
   } >"$context/Dockerfile"
   docker buildx build --quiet --platform "$platforms" --provenance false --load --tag "$ref" "$context" >/dev/null
   rm -rf "$context"
