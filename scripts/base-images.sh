@@ -7,14 +7,16 @@
 # host's CA bundle, for pip and for uv (a TLS-intercepting proxy may sit between a build and PyPI);
 # none of this reaches generated projects, whose files only name the references.
 # An argument --platforms=P1,P2 applies to the references after it: where no registry is reachable, their
-# stand-ins are made for each of those platforms (one index under the reference; a foreign architecture's rootfs
-# set up under QEMU user emulation) on the containerd image store, and for the engine's own platform only on the
-# classic store, which holds one platform per tag.
+# stand-ins are made for each of those platforms (one index under the reference) on the containerd image store,
+# and for the engine's own platform only on the classic store, which holds one platform per tag. Every other
+# stand-in is made for the engine's own platform only. Each function takes the platform it works for as an
+# argument.
 set -euo pipefail
 
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 host_ca_bundle=/etc/ssl/certs/ca-certificates.crt
-stand_in_version=2
+# Version 3: the platform an argument everywhere (version 2 made stand-ins after --platforms= from its rootfs).
+stand_in_version=3
 stand_in_label=org.tracker-ci.stand-in=$stand_in_version
 native_platform=linux/$(dpkg --print-architecture)
 mkdir -p "$cache_dir"
@@ -34,27 +36,22 @@ suite_for_python() {
 # The Debian architecture of a platform (linux/arm64: arm64).
 debian_arch() { printf '%s\n' "${1#linux/}"; }
 
-# Prints the path of the cached rootfs tarball NAME, making it on first use: a minimal debootstrap of SUITE with
-# PACKAGES, then the function SETUP run on the rootfs (and any further arguments). It is for the caller's
-# `platform` (the machine's own when unset); another architecture is debootstrapped in two stages, the second run
-# under QEMU user emulation.
+# Prints the path of the cached rootfs tarball NAME for PLATFORM, making it on first use: a minimal debootstrap of
+# SUITE with PACKAGES, then the function SETUP run on the rootfs (and any further arguments).
 cached_rootfs() {
-  local name=$1 suite=$2 packages=$3 setup=$4 tarball="$cache_dir/rootfs-$1.tar"
-  local platform=${platform:-$native_platform}
-  [ "$platform" = "$native_platform" ] || tarball="$cache_dir/rootfs-$1-$(debian_arch "$platform").tar"
+  local name=$1 suite=$2 packages=$3 platform=$4 setup=$5
+  local tarball rootfs log_file
+  tarball="$cache_dir/rootfs-$name-$(debian_arch "$platform").tar"
   if [ ! -s "$tarball" ]; then
-    local rootfs log_file
     rootfs=$(mktemp -d "$cache_dir/rootfs-$name.XXXXXX")
     log_file="$cache_dir/debootstrap-$name-$(debian_arch "$platform").log"
     log "debootstrap $suite ($platform) for $(basename "$tarball")" >&2
     if [ "$platform" = "$native_platform" ]; then
       debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" >"$log_file" 2>&1
     else
-      debootstrap --arch="$(debian_arch "$platform")" --foreign --variant=minbase --include="$packages" "$suite" \
-        "$rootfs" >"$log_file" 2>&1
-      chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$log_file" 2>&1
+      unpacked_foreign_debootstrap "$suite" "$packages" "$platform" "$rootfs" >"$log_file" 2>&1
     fi
-    "$setup" "$rootfs" "${@:5}"
+    "$setup" "$rootfs" "${@:6}"
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin
     tar -C "$rootfs" -cf "$tarball.partial" .
     mv "$tarball.partial" "$tarball"
@@ -63,15 +60,34 @@ cached_rootfs() {
   printf '%s\n' "$tarball"
 }
 
-# One rootfs per suite serves the python and redis stand-ins.
-rootfs_tarball() {
-  cached_rootfs "$1" "$1" python3,python3-venv,ca-certificates,redis-server set_up_python_and_redis
+# Another architecture's rootfs without running its programs: debootstrap's first stage downloads the packages
+# (and unpacks the essential ones); every package is then unpacked natively and recorded as installed in dpkg's
+# database; the accounts base-passwd would create are copied from its master files, /usr/local's folders made. The maintainer scripts do
+# not run (under QEMU they took minutes): nothing is byte-compiled (as in the official Python images, which delete
+# their .pyc files) and /etc/shadow is absent (useradd works without it). What a stand-in needs beyond that is done
+# by its setup function.
+unpacked_foreign_debootstrap() {
+  local suite=$1 packages=$2 platform=$3 rootfs=$4 deb
+  debootstrap --arch="$(debian_arch "$platform")" --foreign --variant=minbase --include="$packages" "$suite" "$rootfs"
+  for deb in "$rootfs"/var/cache/apt/archives/*.deb; do
+    dpkg-deb --extract "$deb" "$rootfs"
+    { dpkg-deb --field "$deb"; printf 'Status: install ok installed\n\n'; } >>"$rootfs/var/lib/dpkg/status"
+  done
+  cp "$rootfs/usr/share/base-passwd/passwd.master" "$rootfs/etc/passwd"
+  cp "$rootfs/usr/share/base-passwd/group.master" "$rootfs/etc/group"
+  mkdir -p "$rootfs"/usr/local/{bin,include,lib,sbin,share,src}  # what base-files' postinst makes
+  rm -rf "$rootfs/debootstrap" "$rootfs"/var/cache/apt/archives/*.deb
 }
 
-# The newest suite's rootfs of one Python version, which is the python3 and python on the PATH, as in the
-# official image, and trixie's apt sources, as the image's tag says.
+# One rootfs per suite serves the python and redis stand-ins (the machine's own platform only).
+suite_rootfs_tarball() {
+  cached_rootfs "$1" "$1" python3,python3-venv,ca-certificates,redis-server "$native_platform" set_up_python_and_redis
+}
+
+# The newest suite's rootfs of Python VERSION for PLATFORM, which is the python3 and python on the PATH, as in
+# the official image, and trixie's apt sources, as the image's tag says.
 newest_python_rootfs_tarball() {
-  cached_rootfs "sid-python$1" sid "python$1,python$1-venv,ca-certificates" set_up_python "$1"
+  cached_rootfs "sid-python$1" sid "python$1,python$1-venv,ca-certificates" "$2" set_up_python "$1"
 }
 
 # The host's CA bundle for pip and uv; `python` (and, given a version, `python3`) on the PATH.
@@ -97,10 +113,11 @@ set_up_python_and_redis() {
 }
 
 # The swarm tier's rootfs: an engine (for the nodes), HAProxy (for its stand-in) and sshd (a manager that CI
-# reaches over SSH). One debootstrap of about 45 s serves both images.
+# reaches over SSH). One debootstrap of about 45 s serves both images (the machine's own platform only).
 swarm_rootfs_tarball() {
   cached_rootfs "swarm-$1" "$1" \
-    docker.io,docker-cli,iproute2,ca-certificates,procps,iptables,curl,tini,haproxy,openssh-server set_up_swarm
+    docker.io,docker-cli,iproute2,ca-certificates,procps,iptables,curl,tini,haproxy,openssh-server \
+    "$native_platform" set_up_swarm
 }
 
 set_up_swarm() {
@@ -113,18 +130,19 @@ python_version_of() {
   printf '%s\n' "${version%%-*}"
 }
 
-# Prints the rootfs tarball of a Python version (for the caller's `platform`), making it on first use.
+# Prints the rootfs tarball of Python VERSION for PLATFORM, making it on first use. Only the newest suite's
+# Pythons are made for other platforms than the machine's own.
 python_rootfs_tarball() {
-  local suite
-  suite=$(suite_for_python "$1")
+  local version=$1 platform=$2 suite
+  suite=$(suite_for_python "$version")
   case "$suite" in
-    sid) newest_python_rootfs_tarball "$1" ;;
-    *) rootfs_tarball "$suite" ;;
+    sid) newest_python_rootfs_tarball "$version" "$platform" ;;
+    *) suite_rootfs_tarball "$suite" ;;
   esac
 }
 
 make_python_stand_in() {
-  local ref=$1 version platform
+  local ref=$1 platforms=$2 version platform
   local -a tarballs=()
   version=$(python_version_of "$ref")
   if [ -z "$(suite_for_python "$version")" ]; then
@@ -132,20 +150,28 @@ make_python_stand_in() {
     return
   fi
   for platform in ${platforms//,/ }; do
-    tarballs+=("$platform=$(python_rootfs_tarball "$version")")
+    tarballs+=("$platform=$(python_rootfs_tarball "$version" "$platform")")
   done
-  import_rootfs "$ref" 'ENV LANG=C.UTF-8' "ENV SSL_CERT_FILE=$host_ca_bundle" 'CMD ["python3"]'
-  log "made locally: $ref (Debian $(suite_for_python "$version"), $(docker run --rm "$ref" python3 --version), $platforms)"
+  import_rootfs "$ref" "${tarballs[@]}" -- 'ENV LANG=C.UTF-8' "ENV SSL_CERT_FILE=$host_ca_bundle" 'CMD ["python3"]'
+  log "made locally for $platforms: $ref (Debian $(suite_for_python "$version"), $(docker run --rm "$ref" python3 --version))"
 }
 
-# Makes REF from the rootfs tarballs of the caller's `tarballs` ("platform=path" each) and the Dockerfile
-# instructions given (what `docker import --change` takes), labelled as a stand-in of this recipe for those
-# platforms: one platform's is imported; several are one index, built by BuildKit from scratch (no instruction
-# runs anything, so no emulation is needed).
+# import_rootfs REF PLATFORM=TARBALL... -- INSTRUCTION...: makes REF from the rootfs tarball of each platform and
+# the Dockerfile instructions given (what `docker import --change` takes), labelled as a stand-in of this recipe
+# for those platforms. The machine's own platform alone is imported; several are one index, built by BuildKit from
+# scratch (no instruction runs anything, so no emulation is needed).
 import_rootfs() {
-  local ref=$1 instruction entry context
-  local -a instructions=("LABEL $(stand_in_label_for "$platforms")" "${@:2}") changes=()
-  if [ "${#tarballs[@]}" -eq 1 ] && [ "${tarballs[0]%%=*}" = "$native_platform" ]; then
+  local ref=$1 entry context instruction platforms=""
+  local -a tarballs=() instructions=() changes=()
+  shift
+  while [ "$1" != -- ]; do
+    tarballs+=("$1")
+    platforms+="${platforms:+,}${1%%=*}"
+    shift
+  done
+  shift
+  instructions=("LABEL $(stand_in_label_for "$platforms")" "$@")
+  if [ "$platforms" = "$native_platform" ]; then
     for instruction in "${instructions[@]}"; do changes+=(--change "$instruction"); done
     docker import "${changes[@]}" "${tarballs[0]#*=}" "$ref" >/dev/null
     return
@@ -165,10 +191,9 @@ import_rootfs() {
 
 make_redis_stand_in() {
   local ref=$1 suite=${1##*-}
-  docker import --change "LABEL $stand_in_label" --change 'VOLUME /data' --change 'WORKDIR /data' \
-    --change 'USER redis' --change 'EXPOSE 6379' \
-    --change 'CMD ["redis-server", "--protected-mode", "no"]' "$(rootfs_tarball "$suite")" "$ref" >/dev/null
-  log "made locally: $ref (Debian $suite, $(docker run --rm "$ref" redis-server --version | cut -d' ' -f1-3))"
+  import_rootfs "$ref" "$native_platform=$(suite_rootfs_tarball "$suite")" -- 'VOLUME /data' 'WORKDIR /data' \
+    'USER redis' 'EXPOSE 6379' 'CMD ["redis-server", "--protected-mode", "no"]'
+  log "made locally for $native_platform: $ref (Debian $suite, $(docker run --rm "$ref" redis-server --version | cut -d' ' -f1-3))"
 }
 
 # Debian's HAProxy under the official image's tag, run the official image's way: user haproxy, its config at
@@ -176,27 +201,26 @@ make_redis_stand_in() {
 # SIGUSR1: the stack sets stop_signal.)
 make_haproxy_stand_in() {
   local ref=$1
-  docker import --change "LABEL $stand_in_label" --change 'USER haproxy' \
-    --change 'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
-    "$(swarm_rootfs_tarball trixie)" "$ref" >/dev/null
-  log "made locally: $ref (Debian trixie, $(docker run --rm "$ref" haproxy -v | awk 'NR == 1 { print $1, $2, $3 }'))"
+  import_rootfs "$ref" "$native_platform=$(swarm_rootfs_tarball trixie)" -- 'USER haproxy' \
+    'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]'
+  log "made locally for $native_platform: $ref (Debian trixie, $(docker run --rm "$ref" haproxy -v | awk 'NR == 1 { print $1, $2, $3 }'))"
 }
 
 # uv's image: nothing but the static (musl) uv and uvx binaries at the root. The same binaries ship in uv's musllinux
 # wheels, which pip fetches from the package index.
 make_uv_stand_in() {
-  local ref=$1 platform
+  local ref=$1 platforms=$2 platform
   local -a tarballs=()
   for platform in ${platforms//,/ }; do
-    tarballs+=("$platform=$(uv_rootfs_tarball "${ref##*:}")")
+    tarballs+=("$platform=$(uv_rootfs_tarball "${ref##*:}" "$platform")")
   done
-  import_rootfs "$ref" 'CMD ["/uv"]'
-  log "made locally: $ref ($(docker run --rm "$ref" /uv --version), $platforms)"
+  import_rootfs "$ref" "${tarballs[@]}" -- 'CMD ["/uv"]'
+  log "made locally for $platforms: $ref ($(docker run --rm "$ref" /uv --version))"
 }
 
-# The cached rootfs of uv's image for the caller's `platform`.
+# The cached rootfs of uv VERSION's image for PLATFORM.
 uv_rootfs_tarball() {
-  local version=$1 wheel_arch rootfs tarball
+  local version=$1 platform=$2 wheel_arch rootfs tarball
   wheel_arch=$(case "$platform" in linux/arm64) echo aarch64 ;; *) echo x86_64 ;; esac)
   tarball="$cache_dir/rootfs-uv-$version-$wheel_arch.tar"
   if [ ! -s "$tarball" ]; then
@@ -231,7 +255,7 @@ make_swarm_node() {
   docker commit --change "LABEL $node_label" --change 'VOLUME /var/lib/docker' \
     --change 'ENTRYPOINT ["tini", "--", "/usr/local/bin/swarm-node"]' --change 'CMD []' "$container" "$ref" >/dev/null
   docker rm "$container" >/dev/null
-  log "made locally: $ref (Debian $suite, $(docker run --rm --entrypoint dockerd "$ref" --version | cut -d, -f1))"
+  log "made locally for $native_platform: $ref (Debian $suite, $(docker run --rm --entrypoint dockerd "$ref" --version | cut -d, -f1))"
 }
 
 # The stand-in label of this recipe for PLATFORMS: the recipe's version, followed by the platforms when they are
@@ -244,67 +268,58 @@ stand_in_label_for() {
   fi
 }
 
-# Prints missing, stale (a stand-in of an older recipe, or for other platforms) or present.
+# image_state REF PLATFORMS: prints missing, stale (a stand-in of an older recipe, or for other platforms) or
+# present.
 image_state() {
-  local label expected
-  expected=$(stand_in_label_for "$platforms")
-  expected=${expected#*=}
-  case "$1" in tracker-ci/swarm-node:*) expected=${node_label#*=} ;; esac
-  if ! label=$(docker image inspect --format '{{ index .Config.Labels "org.tracker-ci.stand-in" }}' "$1" 2>/dev/null); then
+  local ref=$1 platforms=$2 label expected
+  case "$ref" in
+    tracker-ci/swarm-node:*) expected=$node_label ;;
+    *) expected=$(stand_in_label_for "$platforms") ;;
+  esac
+  if ! label=$(docker image inspect --format '{{ index .Config.Labels "org.tracker-ci.stand-in" }}' "$ref" 2>/dev/null); then
     echo missing
-  elif [ -n "$label" ] && [ "$label" != "<no value>" ] && [ "$label" != "$expected" ]; then
+  elif [ -n "$label" ] && [ "$label" != "<no value>" ] && [ "$label" != "${expected#*=}" ]; then
     echo stale
   else
     echo present
   fi
 }
 
-# The classic image store holds one platform per tag: there, every stand-in is made for the machine's own.
-holds_many_platforms=false
-! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || holds_many_platforms=true
-
-# The rootfs of another architecture takes minutes under emulation: when a Python stand-in after --platforms= will
-# need one, it is made in the background from the start, while the machine's own images are made, and waited for
-# at --platforms=. (Only when the image itself is missing or stale, as the loop below decides.)
-foreign_rootfs=""
-if [ "$holds_many_platforms" = true ]; then
-  for ref in "$@"; do
-    case "$ref" in
-      --platforms=*) platforms=${ref#--platforms=} ;;
-      python:*)
-        if [ -n "${platforms:-}" ] && [ -n "$(suite_for_python "$(python_version_of "$ref")")" ] &&
-          [ "$(image_state "$ref")" != present ]; then
-          for platform in ${platforms//,/ }; do
-            [ "$platform" = "$native_platform" ] || { python_rootfs_tarball "$(python_version_of "$ref")" >/dev/null & }
-          done
-          foreign_rootfs=started
-        fi
-        ;;
-    esac
-  done
-fi
-
-platforms=$native_platform
-for ref in "$@"; do
-  if [[ $ref == --platforms=* ]]; then
-    platforms=${ref#--platforms=}
-    [ "$holds_many_platforms" = true ] || platforms=$native_platform
-    [ -z "$foreign_rootfs" ] || wait
-    continue
-  fi
-  state=$(image_state "$ref")
-  if [ "$state" = present ]; then
-    log "present: $ref"
-  elif [ "$state" = missing ] && timeout 120 docker pull --quiet "$ref" >/dev/null 2>&1; then
-    log "pulled: $ref"
+# The platforms of a --platforms= argument this engine can hold under one tag: the classic image store holds one
+# platform per tag, so there every stand-in is made for the machine's own.
+platforms_held() {
+  if docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
+    printf '%s\n' "$1"
   else
+    printf '%s\n' "$native_platform"
+  fi
+}
+
+main() {
+  local platforms=$native_platform ref state
+  for ref in "$@"; do
+    if [[ $ref == --platforms=* ]]; then
+      platforms=$(platforms_held "${ref#--platforms=}")
+      continue
+    fi
+    state=$(image_state "$ref" "$platforms")
+    if [ "$state" = present ]; then
+      log "present: $ref"
+      continue
+    fi
+    if [ "$state" = missing ] && timeout 120 docker pull --quiet "$ref" >/dev/null 2>&1; then
+      log "pulled: $ref"
+      continue
+    fi
     case "$ref" in
-      python:*) make_python_stand_in "$ref" ;;
+      python:*) make_python_stand_in "$ref" "$platforms" ;;
       redis:*) make_redis_stand_in "$ref" ;;
       haproxy:*) make_haproxy_stand_in "$ref" ;;
-      ghcr.io/astral-sh/uv:*) make_uv_stand_in "$ref" ;;
+      ghcr.io/astral-sh/uv:*) make_uv_stand_in "$ref" "$platforms" ;;
       tracker-ci/swarm-node:*) make_swarm_node "$ref" ;;
       *) log "cannot make $ref: no recipe for it" ;;
     esac
-  fi
-done
+  done
+}
+
+main "$@"

@@ -1,6 +1,13 @@
-"""The images a build leaves in the engine: their size, what must never be in the runtime image, removal."""
+"""The images in the engine: the platforms an image holds and the architecture of its programs, their size,
+what must never be in the runtime image, removal."""
 
-from testkit.harness import run
+import io
+import json
+import platform
+import subprocess
+import tarfile
+
+from testkit.harness import require_command, run
 
 # Paths inside the runtime image that would mean build tools, caches or dev dependencies leaked in.
 RUNTIME_IMAGE_FORBIDDEN = [
@@ -16,6 +23,48 @@ RUNTIME_IMAGE_FORBIDDEN = [
     "/root/.cache",
     "/var/lib/apt/lists/lock",
 ]
+
+
+# The machine field of an ELF header (e_machine, elf.h) by the platform whose processor runs it.
+ELF_MACHINES = {"linux/amd64": 62, "linux/arm64": 183}
+NATIVE_PLATFORM = {"x86_64": "linux/amd64", "aarch64": "linux/arm64"}[platform.machine()]
+# Where an image's programs live: the official images install under /usr/local, Debian's packages under /usr.
+PROGRAM_FOLDERS = ("/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/usr/sbin", "")
+
+
+def image_platforms(reference: str) -> list[str]:
+    """The platforms an image holds in the engine: each image manifest of its index whose content is there
+    (containerd store; the engine's API lists them with `manifests=1`), or its one platform (classic store)."""
+    curl = require_command("curl")
+    url = f"http://docker/images/{reference}/json?manifests=1"
+    image = json.loads(run([curl, "--silent", "--fail", "--unix-socket", "/var/run/docker.sock", url]).stdout)
+    manifests = image.get("Manifests") or []
+    if not manifests:
+        return [f"{image['Os']}/{image['Architecture']}"]
+    return sorted(
+        f"{manifest['ImageData']['Platform']['os']}/{manifest['ImageData']['Platform']['architecture']}"
+        for manifest in manifests
+        if manifest["Kind"] == "image" and manifest["Available"]
+    )
+
+
+def elf_machine_of_program(reference: str, platform_name: str, program: str) -> int | None:
+    """The ELF machine of `program` (found on the usual folders of the PATH, symlinks followed) in the image's
+    variant for the platform, read from a container that is created but never started (nothing runs, so no
+    emulation hides a wrong architecture); None when the image has no such program."""
+    container = run(["docker", "create", "--platform", platform_name, reference, "true"]).stdout.strip()
+    try:
+        for folder in PROGRAM_FOLDERS:
+            source = f"{container}:{folder}/{program}"
+            copy = subprocess.run(["docker", "cp", "--follow-link", source, "-"], capture_output=True, check=False)
+            if copy.returncode == 0:
+                with tarfile.open(fileobj=io.BytesIO(copy.stdout)) as archive:
+                    header = archive.extractfile(archive.getmembers()[0]).read(20)
+                assert header[:4] == b"\x7fELF", f"{folder}/{program} in {reference} is not an ELF program"
+                return int.from_bytes(header[18:20], "little")
+        return None
+    finally:
+        run(["docker", "rm", container])
 
 
 def image_bytes(reference: str) -> int:
