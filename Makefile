@@ -14,7 +14,7 @@ test-classic-store:
 	TRACKER_CI_IMAGE_STORE=classic bash scripts/bootstrap.sh
 	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m "act or image_store"
 
-# The tier that needs no engine and installs nothing: rendering, hooks, linters, the harness.
+# The tier that needs no engine: rendering, hooks, linters, the harness (its bootstrap sets up the venv and linters).
 test-fast: bootstrap
 	$(PYTEST) -m "not docker and not act and not venv and not swarm"
 

@@ -21,7 +21,8 @@ stand_in_label=org.tracker-ci.stand-in=$stand_in_version
 native_platform=linux/$(dpkg --print-architecture)
 mkdir -p "$cache_dir"
 
-log() { printf '[base-images] %s\n' "$*"; }
+# Each line says the seconds since this script started.
+log() { printf '[base-images %ss] %s\n' "$SECONDS" "$*"; }
 
 # Debian release that ships the given minor version of Python; empty when none does. trixie's and bookworm's is
 # their python3; the newest suite (sid) has 3.14 and 3.15 beside each other.

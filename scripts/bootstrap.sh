@@ -7,7 +7,9 @@
 #     Docker 28.5 as of 2026-12) started in the background (no systemd on our CI machines), trusting the system
 #     CAs plus the test CA, with the image store TRACKER_CI_IMAGE_STORE names: containerd (the default, as on
 #     Docker 29, GitHub's ubuntu-latest and Docker Desktop) or classic (overlay2, as on ubuntu-24.04); each store
-#     has a data root of its own. A dockerd this script started with another trust or store is restarted;
+#     has a data root of its own, under TRACKER_CI_ENGINE_DATA (/var/lib/tracker-ci unless set; benchmarks/suite.py
+#     --fresh-machine points it at an empty folder). A dockerd this script started with another trust or store is
+#     restarted;
 #   - QEMU user emulation of arm64 (Debian's qemu-user-static, registered with binfmt_misc), so that the engine builds
 #     and runs linux/arm64 images, as docker/setup-qemu-action gives GitHub's runners; cosign from Debian's newest
 #     suite in $cache_dir/cosign (what sigstore/cosign-installer gives them);
@@ -25,13 +27,14 @@ dockerd_pid_file=$cache_dir/dockerd.pid
 image_store=${TRACKER_CI_IMAGE_STORE:-containerd}
 # The engine this script installs: its binaries, and a data root per image store.
 engine_dir=$cache_dir/engine
-engine_data_root=/var/lib/tracker-ci/docker-$image_store
+engine_data_root=${TRACKER_CI_ENGINE_DATA:-/var/lib/tracker-ci}/docker-$image_store
 # Compose refuses older buildx plugins and falls back to the classic builder.
 buildx_minimum=0.17
 venv="$repo_root/.venv"
 mkdir -p "$cache_dir"
 
-log() { printf '[bootstrap] %s\n' "$*"; }
+# Each line says the seconds since the script started: a slow step shows in the log of every run.
+log() { printf '[bootstrap %ss] %s\n' "$SECONDS" "$*"; }
 
 # Root, or a user with password-less sudo (a GitHub runner), may install system packages.
 if [ "$(id -u)" -eq 0 ]; then
