@@ -15,8 +15,10 @@ set -euo pipefail
 
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 host_ca_bundle=/etc/ssl/certs/ca-certificates.crt
-# Version 3: the platform an argument everywhere (version 2 made stand-ins after --platforms= from its rootfs).
-stand_in_version=3
+# The version of the recipe, in each stand-in's label and each rootfs tarball's name: a change of either makes
+# them again. Version 4: the platform an argument everywhere (version 2 made stand-ins after --platforms= from that
+# platform's rootfs), other architectures unpacked without emulation and their standard library byte-compiled.
+stand_in_version=4
 stand_in_label=org.tracker-ci.stand-in=$stand_in_version
 native_platform=linux/$(dpkg --print-architecture)
 mkdir -p "$cache_dir"
@@ -42,7 +44,7 @@ debian_arch() { printf '%s\n' "${1#linux/}"; }
 cached_rootfs() {
   local name=$1 suite=$2 packages=$3 platform=$4 setup=$5
   local tarball rootfs log_file
-  tarball="$cache_dir/rootfs-$name-$(debian_arch "$platform").tar"
+  tarball="$cache_dir/rootfs-$name-$(debian_arch "$platform").v$stand_in_version.tar"
   if [ ! -s "$tarball" ]; then
     rootfs=$(mktemp -d "$cache_dir/rootfs-$name.XXXXXX")
     log_file="$cache_dir/debootstrap-$name-$(debian_arch "$platform").log"
@@ -61,12 +63,11 @@ cached_rootfs() {
   printf '%s\n' "$tarball"
 }
 
-# Another architecture's rootfs without running its programs: debootstrap's first stage downloads the packages
+# Another architecture's rootfs without running its package scripts: debootstrap's first stage downloads the packages
 # (and unpacks the essential ones); every package is then unpacked natively and recorded as installed in dpkg's
-# database; the accounts base-passwd would create are copied from its master files, /usr/local's folders made. The maintainer scripts do
-# not run (under QEMU they took minutes): nothing is byte-compiled (as in the official Python images, which delete
-# their .pyc files) and /etc/shadow is absent (useradd works without it). What a stand-in needs beyond that is done
-# by its setup function.
+# database; the accounts base-passwd would create are copied from its master files, /usr/local's folders made. No
+# maintainer script runs (under QEMU they took minutes): /etc/shadow is absent (useradd works without it), and what
+# a stand-in needs beyond that is done by its setup function.
 unpacked_foreign_debootstrap() {
   local suite=$1 packages=$2 platform=$3 rootfs=$4 deb
   debootstrap --arch="$(debian_arch "$platform")" --foreign --variant=minbase --include="$packages" "$suite" "$rootfs"
@@ -91,12 +92,16 @@ newest_python_rootfs_tarball() {
   cached_rootfs "sid-python$1" sid "python$1,python$1-venv,ca-certificates" "$2" set_up_python "$1"
 }
 
-# The host's CA bundle for pip and uv; `python` (and, given a version, `python3`) on the PATH.
+# The host's CA bundle for pip and uv; `python` (and, given a version, `python3`) on the PATH. Given a version, the
+# standard library byte-compiled as the package's postinst (py3compile) leaves it: another architecture's rootfs ran
+# no postinst (this runs under QEMU, about a minute), and without it every Python process of an emulated build
+# compiles what it imports, some 20 s each.
 set_up_python() {
   local rootfs=$1 version=${2:-}
   cp "$host_ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
   printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$rootfs/etc/pip.conf"
   if [ -n "$version" ]; then
+    chroot "$rootfs" "python$version" -m compileall -q -j 0 "/usr/lib/python$version" >/dev/null
     ln -sf "/usr/bin/python$version" "$rootfs/usr/local/bin/python3"
     ln -sf python3 "$rootfs/usr/local/bin/python"
     # apt as in the official image, whose Debian is trixie (sid's packages are newer: nothing is downgraded).

@@ -64,7 +64,7 @@ def elf_machine_of_program(reference: str, platform_name: str, program: str) -> 
                 return int.from_bytes(header[18:20], "little")
         return None
     finally:
-        run(["docker", "rm", container])
+        run(["docker", "rm", "--volumes", container])
 
 
 def image_bytes(reference: str) -> int:
