@@ -1,12 +1,13 @@
 """Wall time of this repository's test suite, run as the Makefile runs it.
 
 On this machine as it is: `make test-fast` and `make test` (whose bootstrap finds what earlier runs made).
-With --fresh-machine, as CI on a new machine: a clean clone of HEAD, an empty cache folder (TRACKER_CI_CACHE) and
-empty engine data roots (TRACKER_CI_ENGINE_DATA); the engine the bootstrap started from the usual cache is stopped
-first, by its PID, so that the bootstrap starts a new one. Then, each timed: the bootstrap (the fresh machine's
-provisioning), `make test` (the rest of `.ci/run`, builds on an engine with no build cache), and `make test` again on
-what the first left (a warm machine). What it cannot undo: the system packages the bootstrap installs with apt stay
-installed, so on a bare machine the bootstrap takes that install longer (its log says how long each step took).
+With --fresh-machine, as CI on a new machine: a clean clone of HEAD, empty cache folders (the bootstrap's, pip's,
+uv's and npm's) and empty engine data roots (TRACKER_CI_ENGINE_DATA); the engine the bootstrap started from the
+usual cache is stopped first, by its PID, so that the bootstrap starts a new one. Then, each timed: the bootstrap
+(the fresh machine's provisioning), `make test` (the rest of `.ci/run`, builds on an engine with no build cache),
+and `make test` again on what the first left (a warm machine). What it cannot undo: the system packages the
+bootstrap installs with apt stay installed, so on a bare machine the bootstrap takes that install longer (its log
+says how long each step took).
 
 Run from the repository root: .venv/bin/python -m benchmarks.suite [--fast-only | --fresh-machine]
 """
@@ -51,7 +52,9 @@ def fresh_machine(workdir: Path) -> dict:
     run(["git", "clone", "--quiet", REPO_ROOT, clone])
     env = os.environ | {
         "CI": "true",
-        "TRACKER_CI_CACHE": str(workdir / "cache"),
+        # Every cache a new machine starts without: the bootstrap's (under XDG_CACHE_HOME), pip's, uv's and npm's.
+        "XDG_CACHE_HOME": str(workdir / "cache-home"),
+        "npm_config_cache": str(workdir / "npm-cache"),
         "TRACKER_CI_ENGINE_DATA": str(workdir / "engine-data"),
     }
     stop_bootstrap_engine(CACHE_DIR)
@@ -62,7 +65,7 @@ def fresh_machine(workdir: Path) -> dict:
             "make test, warm machine": timed(["make", "test"], clone, env),
         }
     finally:
-        stop_bootstrap_engine(workdir / "cache")
+        stop_bootstrap_engine(workdir / "cache-home" / "tracker-ci")
 
 
 def main() -> int:
