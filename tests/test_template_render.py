@@ -223,6 +223,20 @@ def test_should_run_the_same_redis_and_health_checks_on_swarm_as_in_compose(cook
     assert "${REDIS_APPENDFSYNC:-always}" in stack["redis-service"]["command"]
 
 
+def test_should_update_and_roll_back_the_web_service_start_first_one_task_at_a_time(cookies):
+    # Given: with one replica (WEB_REPLICAS=1), a task stopped before its successor is healthy is an outage
+    project = bake(cookies, deploy="swarm")
+
+    # When
+    deploy = yaml.safe_load((project / "deploy" / "stack.yml").read_text(encoding="utf-8"))["services"]["web-service"]
+    deploy = deploy["deploy"]
+
+    # Then: each of the two, not just one of them, starts the new task first
+    for config in ("update_config", "rollback_config"):
+        assert (deploy[config]["parallelism"], deploy[config]["order"]) == (1, "start-first"), config
+    assert deploy["update_config"]["failure_action"] == "rollback"
+
+
 def _zizmor_policy(project) -> list:
     """zizmor's options for a baked project: its own policy file, which may allow exactly one thing, the
     tracker-ci action's tag (until the user pins it by commit); with none, zizmor's defaults alone."""
