@@ -103,16 +103,22 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 @contextmanager
-def redis_server_process(data_dir: Path):
-    """A real redis-server on a free loopback port, its files in data_dir; yields its URL."""
+def redis_server_process(data_dir: Path, password: str | None = None):
+    """A real redis-server on a free loopback port, its files in data_dir, wanting `password` when one is given
+    (read from its standard input, as the template's Redis reads it: in no argument list); yields its URL."""
     server = require_command("redis-server")
     port = free_port()
-    args = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
+    config = ["-"] if password else []
+    args = [server, *config, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir)]
     process = subprocess.Popen(  # pylint: disable=consider-using-with
         [*args, "--save", "", "--appendonly", "no"],
+        stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
+    process.stdin.write(f"requirepass {password}\n" if password else "")
+    process.stdin.close()
     try:
         wait_until(lambda: port_open(port), timeout=10, what=f"redis-server on port {port}")
         yield f"redis://127.0.0.1:{port}/0"

@@ -23,11 +23,14 @@ def serving(args: list, cwd: Path, env: dict, port: int):
 
 
 @contextmanager
-def gunicorn_server(project: Path, python: Path, redis_url: str):
-    """Serves the project with the server command of its own Dockerfile, on a free loopback port."""
+def gunicorn_server(project: Path, python: Path, redis_url: str, password_file: Path | None = None):
+    """Serves the project with the server command of its own Dockerfile, on a free loopback port; the Redis
+    password, if any, in a file, as Compose and Swarm hand it over."""
     port = free_port()
     executable, *args = server_command(project, f"127.0.0.1:{port}")
     env = {"REDIS_URL": redis_url, "PATH": str(python.parent)}
+    if password_file:
+        env["REDIS_PASSWORD_FILE"] = str(password_file)
     with serving([python.parent / executable, *args], project / "web", env, port) as url:
         yield url
 

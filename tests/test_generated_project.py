@@ -1,6 +1,7 @@
 """A baked project's own tests and gates, run in a venv as its README says, against real Redis and gunicorn."""
 
 import os
+import secrets
 import shlex
 import shutil
 import sys
@@ -8,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import redis
+import requests
 import yaml
 
 from testkit.dockerfile import GATE_FINDINGS, break_one_gate, gate_commands, gate_name
-from testkit.harness import git_commit, require_command, run, wait_until
+from testkit.harness import git_commit, redis_server_process, require_command, run, wait_until
 from testkit.serving import gunicorn_server
 
 pytestmark = pytest.mark.venv
@@ -98,6 +100,26 @@ def test_should_pass_its_e2e_tests_against_real_gunicorn_and_redis(installed_pro
 
     # Then
     assert "2 passed" in result.stdout
+
+
+def test_should_serve_with_a_password_file_that_ends_in_a_newline(installed_project, tmp_path):
+    # Given: a Redis that wants a password, and the password file as `echo` or `openssl rand -base64 32 >` writes
+    # it when a user rotates it ("write a new one into the file", the generated README): its newline included
+    project, python = installed_project
+    password = secrets.token_urlsafe(24)
+    password_file = tmp_path / "redis-password"
+    password_file.write_text(f"{password}\n", encoding="utf-8")
+    (tmp_path / "redis").mkdir()
+
+    with (
+        redis_server_process(tmp_path / "redis", password=password) as redis_url,
+        gunicorn_server(project, python, redis_url, password_file=password_file) as flask_url,
+    ):
+        # When
+        response = requests.get(flask_url, timeout=5)
+
+    # Then
+    assert (response.status_code, response.text) == (200, "This page has been seen 1 times.")
 
 
 def test_should_open_its_redis_connections_before_the_first_request(installed_project, redis_server):
