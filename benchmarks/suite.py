@@ -14,7 +14,6 @@ Run from the repository root: .venv/bin/python -m benchmarks.suite [--fast-only 
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,9 @@ import time
 from pathlib import Path
 
 from benchmarks.common import print_table, save
-from testkit.harness import CACHE_DIR, REPO_ROOT, run, wait_until
+from testkit.harness import CACHE_DIR, REPO_ROOT, run
 
+BOOTSTRAP = REPO_ROOT / "scripts" / "bootstrap.sh"
 TIERS = {"fast tier": ["make", "test-fast"], "whole suite": ["make", "test"]}
 
 
@@ -35,16 +35,10 @@ def timed(command: list[str], cwd: Path, env: dict | None = None) -> dict:
 
 
 def stop_bootstrap_engine(cache_dir: Path) -> None:
-    """Stops the dockerd that the bootstrap started with this cache folder (its PID file), if it still runs."""
-    pid_file = cache_dir / "dockerd.pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text(encoding="utf-8"))
-    comm = Path(f"/proc/{pid}/comm")
-    if not comm.exists() or comm.read_text(encoding="utf-8").strip() != "dockerd":
-        return
-    os.kill(pid, signal.SIGTERM)
-    wait_until(lambda: not comm.exists(), timeout=60, what=f"dockerd (PID {pid}) to stop")
+    """Stops the dockerd that the bootstrap started with this cache folder, if it still runs: the bootstrap's own
+    functions, which find it by its PID file and check that the process is a dockerd."""
+    stop = 'source "$1"; pid=$(own_dockerd_pid); [ -z "$pid" ] || stop_own_engine "$pid"'
+    run(["bash", "-c", stop, "stop_bootstrap_engine", BOOTSTRAP], env=os.environ | {"TRACKER_CI_CACHE": str(cache_dir)})
 
 
 def fresh_machine(workdir: Path) -> dict:
