@@ -36,3 +36,11 @@ def verify(reference: str, public_key: Path, env: dict) -> tuple[bool, str]:
         [cosign(), "verify", "--key", str(public_key), "--insecure-ignore-tlog=true", reference], env=env, check=False
     )
     return result.returncode == 0, result.stdout + result.stderr
+
+
+def sign(reference: str, keys: KeyPair, env: dict) -> None:
+    """Signs REFERENCE with the key pair's private key, as the action signs (no transparency log), key and password
+    through the environment."""
+    secret_env = env | {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
+    run([cosign(), "sign", "--yes", "--key", "env://COSIGN_PRIVATE_KEY", "--use-signing-config=false",
+         "--tlog-upload=false", reference], env=secret_env)  # fmt: skip

@@ -11,7 +11,7 @@ import requests
 import yaml
 
 from testkit.compose import compose_leftovers
-from testkit.cosign import COSIGN_DIR, generate_key_pair, verify
+from testkit.cosign import COSIGN_DIR, generate_key_pair, sign, verify
 from testkit.harness import engine_image_store, git_commit, run
 from testkit.images import empty_engine_but_base_images, remove_images
 from testkit.projects import bake, change_code_only, unique_name
@@ -58,7 +58,7 @@ class ActScenario:
         # As in a real checkout; act names github.repository after it (it is never contacted).
         run(["git", "remote", "add", "origin", f"https://github.com/acme/{self.path.name}.git"], cwd=self.path)
 
-    def run(self, event, password=None, ref="refs/heads/main", more_secrets=None):
+    def run(self, event, password=None, ref="refs/heads/main", more_secrets=None, variables=None):
         repository = {"default_branch": "main", "full_name": f"acme/{self.path.name}", "name": self.path.name}
         payload = {"repository": repository | REPOSITORY_FACTS}
         if event == "push":
@@ -71,6 +71,7 @@ class ActScenario:
             event,
             payload=payload,
             secrets_=REGISTRY_SECRETS[self.registry.host](registry) | (more_secrets or {}),
+            variables=variables,
             actor=self.registry.username,
             env=self.runner_env,
         )
@@ -148,14 +149,23 @@ def _assert_digest_is_the_registrys_of_every_tag(scenario, outputs, tags):
 
 
 @pytest.mark.act
-def test_should_publish_a_release_tag_as_its_versions_with_oci_labels(scenario):
+def test_should_publish_a_release_tag_as_its_versions_signed_with_oci_labels(scenario, tmp_path):
+    # Given: a cosign key pair, its private key and password in the publish environment's secrets
+    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
+    signing = {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
+
     # When
-    result, outputs = scenario.run("push", ref="refs/tags/v1.2.3")
+    result, outputs = scenario.run("push", ref="refs/tags/v1.2.3", more_secrets=signing)
 
     # Then: the version tags and never latest, on the image that was tested, labelled when it was built
     assert result.exit_code == 0, result.log[-5000:]
     assert scenario.registry.tags(scenario.repository) == sorted([scenario.sha, "1.2.3", "1.2", "1"])
     _assert_digest_is_the_registrys_of_every_tag(scenario, outputs, [scenario.sha, "1.2.3", "1.2", "1"])
+    # ... the release signed: what a user verifies, its version tag and its digest
+    env = _logged_in_config(scenario, tmp_path / "verifier")
+    for reference in (f"{scenario.image}:1.2.3", f"{scenario.image}@{outputs['digest']}"):
+        verified, output = verify(reference, keys.public_key, env)
+        assert verified, (reference, output)
     ref = f"{scenario.image}:1.2.3"
     _assert_pulled_image_is_tested_image_and_counts(scenario, ref, outputs["image-id"], keep=True)
     try:
@@ -447,3 +457,91 @@ def test_should_deploy_the_pushed_digest_to_the_swarm_over_ssh_after_a_push_to_t
         assert production["REDIS_PASSWORD"] not in result.log
     finally:
         swarm.remove_stack(stack)
+
+
+def _deploy_job_alone(scenario, image: str, deploy_command: str | None = None) -> None:
+    """Rewrites the scenario's workflow to its deploy job alone, steps and their conditions as generated, started by
+    a push and deploying IMAGE as if the publish job had pushed it (at most 20 s of waiting for the swarm);
+    DEPLOY_COMMAND, when given, replaces the command of the step that deploys (for a test without a swarm)."""
+    path = scenario.path / ".github" / "workflows" / "ci.yml"
+    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
+    job = workflow["jobs"]["deploy"]
+    job.pop("needs", None), job.pop("if", None)  # (gone already when the scenario ran it alone before)
+    job["env"] |= {"IMAGE": image, "DEPLOY_TIMEOUT": "20"}
+    if deploy_command:
+        step = next(step for step in job["steps"] if step["name"] == "Deploy and wait until the stack has converged")
+        step["run"] = deploy_command
+    # (YAML 1.1 reads the key `on` as true)
+    rewritten = {
+        "name": workflow["name"],
+        "on": "push",
+        "permissions": workflow["permissions"],
+        "jobs": {"deploy": job},
+    }
+    path.write_text(yaml.safe_dump(rewritten, sort_keys=False), encoding="utf-8")
+    git_commit(scenario.path, f"The deploy job alone, deploying {image}")
+
+
+@pytest.mark.act
+def test_should_deploy_only_a_digest_signed_with_the_repository_key(scenario_for, tiny_image, tmp_path):
+    # Given: the deploy job (its deploy command an echo: no swarm) with the repository variable COSIGN_PUBLIC_KEY
+    # set; one digest signed with its private key, one not. The stand-in Docker Hub wants a login for every pull
+    # (Docker Hub lets anyone pull a public image), so the runner is logged in.
+    scenario = scenario_for(deploy="swarm")
+    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
+    env = _logged_in_config(scenario, scenario.runner_env["DOCKER_CONFIG"])
+    run(["docker", "build", "--quiet", "--tag", f"{scenario.image}:unsigned", "-"],
+        input=f"FROM {tiny_image}\nLABEL signed=no\n")  # fmt: skip
+    run(["docker", "tag", tiny_image, f"{scenario.image}:signed"])
+    for tag in ("signed", "unsigned"):
+        run(["docker", "push", "--quiet", f"{scenario.image}:{tag}"], env=env)
+    digests = {tag: scenario.registry.manifest_digest(scenario.repository, tag) for tag in ("signed", "unsigned")}
+    sign(f"{scenario.image}@{digests['signed']}", keys, env)
+    variables = {"COSIGN_PUBLIC_KEY": keys.public_key.read_text(encoding="utf-8")}
+
+    for tag, deployed in (("unsigned", False), ("signed", True)):
+        image = f"{scenario.image.lower()}@{digests[tag]}"
+        _deploy_job_alone(scenario, image, deploy_command='echo "deploy: would deploy $IMAGE"')
+
+        # When: act evaluates each step's condition as GitHub does
+        result, _ = scenario.run("push", variables=variables)
+
+        # Then: the signature check ran, and only the signed digest reached the deploy step
+        assert "Verify the image's signature" in result.log, result.log[-3000:]
+        assert (result.exit_code == 0) is deployed, (tag, result.log[-3000:])
+        assert (f"deploy: would deploy {image}" in result.log) is deployed, (tag, result.log[-3000:])
+
+
+@pytest.mark.act
+@pytest.mark.swarm
+def test_should_send_nothing_to_a_manager_whose_host_key_is_not_the_known_one(scenario_for, swarm, tmp_path):
+    # Given: the deploy job with the production secrets, but a known host key for the manager's address that the
+    # manager does not hold (whoever answers there is not the manager)
+    scenario = scenario_for(deploy="swarm")
+    _deploy_job_alone(scenario, f"{scenario.image.lower()}@sha256:{'0' * 64}")
+    impostor = tmp_path / "impostor"
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", impostor])
+    known_host = swarm.known_hosts().split()[0]
+    impostor_key = " ".join(impostor.with_suffix(".pub").read_text(encoding="utf-8").split()[:2])
+    production = {
+        "DEPLOY_SSH_KEY": swarm.ssh_key.read_text(encoding="utf-8"),
+        "DEPLOY_SSH_KNOWN_HOSTS": f"{known_host} {impostor_key}\n",
+        "DEPLOY_SSH_TARGET": swarm.ssh_target,
+        "REDIS_PASSWORD": secrets.token_urlsafe(24),
+    }
+    manager_state = ("secret", "ls", "--format", "{{.Name}}"), ("service", "ls", "--format", "{{.Name}}")
+    before = [swarm.manager.docker(*listing).stdout for listing in manager_state]
+    stack = derived("__package_name")
+
+    # When
+    try:
+        result, _ = scenario.run("push", more_secrets=production)
+    finally:
+        if f"{stack}_web-service" in swarm.manager.docker(*manager_state[1]).stdout.split():
+            swarm.remove_stack(stack)
+
+    # Then: ssh refused the host, and the manager got no secret and no service
+    assert result.exit_code != 0
+    assert "Host key verification failed" in result.log, result.log[-3000:]
+    assert [swarm.manager.docker(*listing).stdout for listing in manager_state] == before
+    assert production["REDIS_PASSWORD"] not in result.log

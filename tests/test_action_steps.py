@@ -1,5 +1,6 @@
 """The action's step scripts run directly on the engine, where nothing masks a secret and nothing but the
-script cleans up: login.sh and push.sh against the stand-in Docker Hub, test.sh with a service that never gets healthy."""
+script cleans up: login.sh, push.sh and sign.sh against the stand-in Docker Hub, test.sh with a service that never
+gets healthy."""
 
 import os
 import re
@@ -10,6 +11,7 @@ import pytest
 
 from testkit.action import action_test_env, github_outputs
 from testkit.compose import compose_leftovers
+from testkit.cosign import COSIGN_DIR, generate_key_pair, verify
 from testkit.harness import REPO_ROOT, engine_image_store, run
 from testkit.projects import unique_name
 from testkit.template import derived
@@ -114,6 +116,51 @@ def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_
     finally:
         run([REPO_ROOT / "action" / "logout.sh"], env={**_push_env(image_id, ours, outputs), **docker})
         run(["docker", "rmi", "--force", image_id], check=False)
+
+
+@pytest.mark.docker
+def test_should_sign_the_digest_this_run_pushed_not_what_a_tag_named_before(stand_in_hub, tiny_image, tmp_path):
+    # Given: a release run's image pushed under its version by push.sh, into a repository whose `latest` an earlier
+    # run pushed (another image); a cosign key pair
+    registry = stand_in_hub.docker_hub
+    repository = f"{unique_name('sign').replace('-', '')}/tiny"
+    image = f"docker.io/{repository}"
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    run([REPO_ROOT / "action" / "login.sh"], env=_login_env(registry, registry.password, outputs, tmp_path))
+    docker = {
+        **os.environ,
+        **stand_in_hub.client_env,
+        "DOCKER_CONFIG": github_outputs(outputs.read_text())["docker-config"],
+    }
+    earlier = f"{image}:latest"
+    run(["docker", "build", "--quiet", "--tag", earlier, "-"], input=f"FROM {tiny_image}\nLABEL run=earlier\n")
+    run(["docker", "push", "--quiet", earlier], env=docker)
+    push_env = {**_push_env(_image_id(tiny_image), repository, outputs), **docker, "REFS": f"{image}:1.2.3"}
+    run([REPO_ROOT / "action" / "push.sh"], env=push_env)
+    digest = github_outputs(outputs.read_text())["digest"]
+    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
+    sign_env = {**docker, "IMAGE": image, "DIGEST": digest, "GITHUB_OUTPUT": str(outputs),
+                "COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password,
+                "PATH": f"{COSIGN_DIR}:{os.environ['PATH']}"}  # fmt: skip
+
+    try:
+        # When
+        signed = run([REPO_ROOT / "action" / "sign.sh"], env=sign_env, check=False)
+
+        # Then: what a user verifies, the pushed digest and the release's tag, carries the signature; the earlier
+        # image does not
+        assert signed.returncode == 0, signed.stdout + signed.stderr
+        assert github_outputs(outputs.read_text())["signed"] == "true"
+        for reference in (f"{image}@{digest}", f"{image}:1.2.3"):
+            verified, output = verify(reference, keys.public_key, docker)
+            assert verified, (reference, output)
+        verified, output = verify(earlier, keys.public_key, docker)
+        assert not verified and "no signatures found" in output.lower(), output
+        assert keys.password not in signed.stdout + signed.stderr
+    finally:
+        run([REPO_ROOT / "action" / "logout.sh"], env=push_env)
+        run(["docker", "rmi", earlier, f"{image}:1.2.3"], check=False)
 
 
 @pytest.mark.docker

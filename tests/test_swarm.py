@@ -379,6 +379,25 @@ def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
     assert _containers_of(redis_node, REDIS) != [container]
 
 
+def test_should_fail_a_first_deploy_whose_web_tasks_never_get_healthy_within_its_timeout(swarm, release):
+    # Given: no stack on the swarm (a first deploy), and v3, whose web tasks never pass their health check
+    project = release["project"]
+    if WEB in swarm.manager.docker("service", "ls", "--format", "{{.Name}}").stdout.split():
+        swarm.remove_stack(STACK)
+
+    # When: the subprocess's own timeout is the bound a deploy that never gives up would break
+    try:
+        result = project.deploy(release["v3"], check=False, timeout=150, DEPLOY_TIMEOUT=30)
+    finally:
+        swarm.remove_stack(STACK)
+
+    # Then: the new web service named as not converged, never the stack as converged
+    assert result.returncode != 0, result.stdout
+    assert f"deploy: {WEB} failed: not converged within 30s" in result.stdout
+    assert f"deploy: not deployed: {WEB}" in result.stderr
+    assert f"stack {STACK} converged" not in result.stdout
+
+
 def _containers_of(node, service: str) -> list[str]:
     """The IDs of a service's running containers on a node."""
     return node.docker("ps", "--quiet", "--filter", f"label=com.docker.swarm.service.name={service}").stdout.split()
