@@ -23,16 +23,40 @@ WORKFLOW_VARIANTS = [
 ]
 
 
-def test_should_keep_one_table_of_verified_pins():
+def _release_commits(record: str) -> dict[tuple[str, str], str]:
+    """{(action, tag): commit} of the recorded release tags (tests/action_release_tags.txt)."""
+    rows = [line.split() for line in record.splitlines() if line and not line.startswith("#")]
+    return {(action, tag): commit for action, tag, commit in rows}
+
+
+RELEASE_COMMITS = _release_commits((REPO_ROOT / "tests" / "action_release_tags.txt").read_text(encoding="utf-8"))
+
+
+def _unverified(pins: dict) -> list[str]:
+    """The actions whose pinned commit is not the recorded commit of the release tag the pin names."""
+    return [action for action, pin in pins.items() if pin["commit"] != RELEASE_COMMITS.get((action, pin["version"]))]
+
+
+def test_should_keep_one_table_of_pins_each_the_commit_of_its_release_tag():
     assert set(PINS) == {
         "actions/checkout",
         "docker/login-action",
         "docker/setup-qemu-action",
         "sigstore/cosign-installer",
     }
-    for pin in PINS.values():
-        assert re.fullmatch(r"[0-9a-f]{40}", pin["commit"])
-        assert re.fullmatch(r"v\d+\.\d+\.\d+", pin["version"])
+    assert all(re.fullmatch(r"v\d+\.\d+\.\d+", pin["version"]) for pin in PINS.values())
+    assert _unverified(PINS) == []
+
+
+def test_should_refuse_a_pin_whose_commit_is_not_its_release_tags():
+    # Given: the pins with one commit made up, and one of another release of the same action
+    made_up = PINS | {"docker/login-action": PINS["docker/login-action"] | {"commit": "4907a6d" + "0" * 33}}
+    older = RELEASE_COMMITS[("actions/checkout", "v7.0.0")]
+    another_release = PINS | {"actions/checkout": PINS["actions/checkout"] | {"commit": older}}
+
+    # When / Then
+    assert _unverified(made_up) == ["docker/login-action"]
+    assert _unverified(another_release) == ["actions/checkout"]
 
 
 @pytest.mark.parametrize("answers", WORKFLOW_VARIANTS)
