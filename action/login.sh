@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Step 2 (only when this run pushes): logs in with the password on stdin, into a throw-away Docker config that
-# the build (to read the layer cache), the push and the log-out use; the caller's own config is never touched.
+# "Log in to the registry" (only when this run pushes): logs in with the password on stdin, into a throw-away Docker
+# config that the build (to read the layer cache), the push and the log-out use; the caller's own config is never
+# touched.
 # The CLI plugins of the caller's config (Compose, buildx) are linked in, so `docker compose` still works.
 # Output: docker-config (the folder). logout.sh removes it whatever happens.
 # This step handles the registry password: never trace it, even when a caller turned tracing on.

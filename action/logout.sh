@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Step 5 (always, after a login): logs out and removes the throw-away Docker config login.sh made.
+# "Log out" (always, after a login): logs out and removes the throw-away Docker config login.sh made.
 set -euo pipefail
 : "${REGISTRY:?}" "${DOCKER_CONFIG:?}"
 export DOCKER_CONFIG

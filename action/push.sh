@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Step 4: with login.sh's Docker config, tags the tested image ID -- no rebuild -- with every reference,
-# pushes, reads the digest the registry reports; on a run that writes an inline layer cache also pushes it (CACHE_REF,
-# the test image that the build tagged, inline cache metadata included; a registry cache was written by the build).
-# REGISTRY, IMAGE, REFS, WRITE_CACHE, CACHE_KIND and CACHE_REF are validate.sh's normalised outputs. Outputs: pushed,
-# refs, digest.
+# "Push the tested image": with login.sh's Docker config, tags the tested image ID -- no rebuild -- with every
+# reference, pushes, reads the digest the registry reports; on a run that writes an inline layer cache also pushes it
+# (CACHE_REF, the test image that the build tagged, inline cache metadata included; a registry cache was written by
+# the build). REGISTRY, IMAGE, REFS, WRITE_CACHE, CACHE_KIND and CACHE_REF are validate.sh's normalised outputs.
+# Outputs: pushed, refs, digest.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

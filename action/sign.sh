@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Step 5 (only when this run pushes and has a cosign key): signs the pushed digest -- the index, where the image is
-# one -- with cosign and the key, as login.sh's Docker config allows, and stores the signature in the registry beside
-# the image. No transparency log: the key is the trust root, and the signature can be checked offline with the
-# public key (`cosign verify --key cosign.pub --insecure-ignore-tlog=true IMAGE`). Output: signed.
+# "Sign the pushed image" (only when this run pushes and has a cosign key): signs the pushed digest -- the index,
+# where the image is one -- with cosign and the key, as login.sh's Docker config allows, and stores the signature in
+# the registry beside the image. No transparency log: the key is the trust root, and the signature can be checked
+# offline with the public key (`cosign verify --key cosign.pub --insecure-ignore-tlog=true IMAGE`). Output: signed.
 # This step handles the private key and its password: never trace them, even when a caller turned tracing on.
 set +x
 set -euo pipefail

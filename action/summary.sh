@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Step 6, the last, always: a job summary of what was tested and what was pushed.
+# "Write the job summary", the last step, always: a job summary of what was tested and what was pushed.
 set -euo pipefail
 : "${TEST_OUTCOME?}" "${PUSH_OUTCOME?}" "${E2E_EXIT_CODE?}" "${FAILING_SERVICE?}" "${IMAGE_ID?}"
 : "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}" "${LOGIN_OUTCOME?}" "${CACHE_REF?}" "${WRITE_CACHE?}"

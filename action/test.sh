@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Step 3: builds every service (test profile included) in one build -- the publish service for each of PLATFORMS --
-# while the services that need no build and depend on nothing (e.g. Redis) already start and become healthy; then,
-# for each platform in turn (the engine's own when none is given), starts the others but the test service with the
-# publish service on that platform, waits until all are healthy, runs the test service alone and takes ITS exit
-# code, and tears the services down; the first failure ends it, showing each service's state and log tail. Build
-# and test output comes from the code under test, so it is printed fenced (it cannot issue workflow commands),
-# exit codes kept. Outputs: image-id (of the tested publish service: one image, an index where it holds several
-# platforms), tested-platforms, e2e-exit-code, failing-service.
+# "Build, start and run the end-to-end tests": builds every service (test profile included) in one build -- the
+# publish service for each of PLATFORMS -- while the services that need no build and depend on nothing (e.g. Redis)
+# already start and become healthy; then, for each platform in turn (the engine's own when none is given), starts the
+# others but the test service with the publish service on that platform, waits until all are healthy, runs the test
+# service alone and takes ITS exit code, and tears the services down; the first failure ends it, showing each
+# service's state and log tail. Build and test output comes from the code under test, so it is printed fenced (it
+# cannot issue workflow commands), exit codes kept. Outputs: image-id (of the tested publish service: one image, an
+# index where it holds several platforms), tested-platforms, e2e-exit-code, failing-service.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

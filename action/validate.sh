@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Step 1: checks every input before any work, normalises the registry and image once, and decides, once,
-# whether this run pushes and which tags. Later steps use only these outputs:
+# "Validate inputs and decide whether to push", the first step: checks every input before any work, normalises the
+# registry and image once, and decides, once, whether this run pushes and which tags. Later steps use only these
+# outputs:
 # push (true/false), registry (lower-cased; index.docker.io is docker.io), image (in full, lower-cased),
 # refs (newline-separated), compose-project (unique per job, attempt and call, so teardown removes exactly
 # what this call made and `compose ps` never sees another job's containers), build-file (a Compose override

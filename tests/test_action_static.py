@@ -23,6 +23,22 @@ def test_should_keep_its_scripts_shellcheck_clean():
     run([require_command("shellcheck"), "--external-sources", *ACTION_SCRIPTS], cwd=REPO_ROOT)
 
 
+def test_should_name_each_step_script_after_the_step_that_runs_it():
+    # Given: each step of action.yml and the script it runs
+    step_of_script = {
+        re.search(r"action/([a-z]+)\.sh", step["run"]).group(1): step["name"] for step in ACTION["runs"]["steps"]
+    }
+
+    # When: the first line of each script's header comment
+    headers = {
+        script: (REPO_ROOT / "action" / f"{script}.sh").read_text(encoding="utf-8").splitlines()[1]
+        for script in step_of_script
+    }
+
+    # Then: the step's name, never a number that a new step would shift
+    assert {script: header.split('"')[1] for script, header in headers.items()} == step_of_script
+
+
 def test_should_have_no_zizmor_findings_in_the_action_or_our_workflows():
     # Given: the auditor persona, the strictest, and no policy file that could silence a rule
     workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
