@@ -111,9 +111,17 @@ if [ "${push:-false}" = true ]; then
   done
 fi
 
+# The image store of the engine that answers: containerd or classic. The same check, under the same name, as
+# scripts/bootstrap.sh's and testkit/harness.py's: this script runs alone in users' runners.
+engine_image_store() {
+  if docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
+    echo containerd
+  else
+    echo classic
+  fi
+}
 # The containerd image store holds an index of several platforms, and attestations; the classic store neither.
-containerd_store=false
-! docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter' || containerd_store=true
+image_store=$(engine_image_store)
 
 mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | list_items)
 if ((${#platforms[@]})); then
@@ -130,7 +138,7 @@ if ((${#platforms[@]})); then
     fi
     seen_platforms+=("$platform")
   done
-  if ((${#platforms[@]} > 1)) && [ "$containerd_store" = false ]; then
+  if ((${#platforms[@]} > 1)) && [ "$image_store" = classic ]; then
     problem "platforms '$PLATFORMS' need the containerd image store to hold one image of several platforms; this engine has the classic store: turn the store on (docker/setup-docker-action with daemon-config {\"features\": {\"containerd-snapshotter\": true}}, or Docker 29) or give one platform"
   fi
 fi
@@ -152,7 +160,9 @@ case "$CACHE" in
     # The test image carries the dependency layers; without a test build there is nothing to cache.
     if [ -n "$IMAGE" ] && builds "$TEST_SERVICE" && builds "$PUBLISH_SERVICE"; then
       cache_ref="$image:buildcache"
-      [ "${push:-false}" = false ] || [ "$on_default_branch" = false ] || write_cache=true
+      if [ "${push:-false}" = true ] && [ "$on_default_branch" = true ]; then
+        write_cache=true
+      fi
     fi
     ;;
   false) ;;
@@ -186,19 +196,25 @@ done
 # registry: an inline cache pulled first is not reused on the classic store, and an inline cache read remotely
 # lost the runtime venv's layer on the containerd store (both seen on Docker 28.5).
 cache_kind=""
-if [ -n "$cache_ref" ]; then
+if [ -n "$cache_ref" ] && [ "$image_store" = containerd ]; then
+  cache_kind=registry
+elif [ -n "$cache_ref" ]; then
   cache_kind=inline
-  [ "$containerd_store" = false ] || cache_kind=registry
 fi
 test_builds=false
-! builds "$TEST_SERVICE" || test_builds=true
+if builds "$TEST_SERVICE"; then
+  test_builds=true
+fi
 # The Compose override of the build settings, written by jq from the validated values. Compose interpolates `$`
 # in its files, so each value's `$` is doubled; control characters but line breaks and tabs are dropped.
 # The published image carries a SLSA provenance attestation (mode=max: the build's parameters, the OCI labels and
 # so the commit among them, and its materials) with the workflow run as its builder, where the engine can store
 # one: the containerd store. The classic store cannot: there the image is pushed without it. The test image, only
 # ever run here, has none.
-attest=$containerd_store
+attest=false
+if [ "$image_store" = containerd ]; then
+  attest=true
+fi
 builder_id=""
 [ -z "$source_url" ] || [ -z "$RUN_ID" ] || builder_id="$source_url/actions/runs/$RUN_ID/attempts/${RUN_ATTEMPT:-1}"
 provenance="mode=max${builder_id:+,builder-id=$builder_id}"

@@ -6,6 +6,7 @@
 # org.tracker-ci.stand-in=<recipe version> (a stand-in of an older recipe is made again) and trust the
 # host's CA bundle, for pip and for uv (a TLS-intercepting proxy may sit between a build and PyPI);
 # none of this reaches generated projects, whose files only name the references.
+# The first argument, --image-store=containerd|classic, is the engine's image store, as the bootstrap found it.
 # An argument --platforms=P1,P2 applies to the references after it: where no registry is reachable, their
 # stand-ins are made for each of those platforms (one index under the reference) on the containerd image store,
 # and for the engine's own platform only on the classic store, which holds one platform per tag. Every other
@@ -291,21 +292,28 @@ image_state() {
   fi
 }
 
-# The platforms of a --platforms= argument this engine can hold under one tag: the classic image store holds one
-# platform per tag, so there every stand-in is made for the machine's own.
+# The platforms of a --platforms= argument that an engine with the given image store can hold under one tag: the
+# classic image store holds one platform per tag, so there every stand-in is made for the machine's own.
 platforms_held() {
-  if docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
-    printf '%s\n' "$1"
+  local platforms=$1 image_store=$2
+  if [ "$image_store" = containerd ]; then
+    printf '%s\n' "$platforms"
   else
     printf '%s\n' "$native_platform"
   fi
 }
 
 main() {
-  local platforms=$native_platform ref state
+  local first=${1:-} platforms=$native_platform ref state
+  local image_store=${first#--image-store=}
+  if [[ $first != --image-store=* ]] || ! [[ $image_store =~ ^(containerd|classic)$ ]]; then
+    log "usage: base-images.sh --image-store=containerd|classic REFERENCE... (got '$first')" >&2
+    exit 2
+  fi
+  shift
   for ref in "$@"; do
     if [[ $ref == --platforms=* ]]; then
-      platforms=$(platforms_held "${ref#--platforms=}")
+      platforms=$(platforms_held "${ref#--platforms=}" "$image_store")
       continue
     fi
     state=$(image_state "$ref" "$platforms")

@@ -94,7 +94,8 @@ trusts_test_ca() {
   tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "SSL_CERT_FILE=$ca_bundle"
 }
 
-# The image store of the engine that answers: containerd or classic.
+# The image store of the engine that answers: containerd or classic (base-images.sh takes it as an argument;
+# action/validate.sh, which runs alone in users' runners, and testkit/harness.py check it the same way).
 engine_image_store() {
   if docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
     echo containerd
@@ -323,10 +324,12 @@ main() {
   if engine_answers; then
     # The template's base images, and the swarm tier's node image, whose engine is the one this script installs
     # (also where the machine's own engine answers).
-    ! can_be_root || ensure_engine_binaries
+    if can_be_root; then
+      ensure_engine_binaries
+    fi
     mapfile -t base_images < <(cd "$repo_root" && "$venv/bin/python" -m testkit.template && "$venv/bin/python" -m testkit.swarm)
     TRACKER_CI_CACHE="$cache_dir" TRACKER_CI_ENGINE_BIN="$([ ! -x "$engine_dir/bin/dockerd" ] || echo "$engine_dir/bin")" \
-      "$repo_root/scripts/base-images.sh" "${base_images[@]}"
+      "$repo_root/scripts/base-images.sh" --image-store="$(engine_image_store)" "${base_images[@]}"
   fi
 }
 

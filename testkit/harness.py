@@ -79,7 +79,8 @@ def run(args, *, check=True, timeout=600, **kwargs) -> subprocess.CompletedProce
 
 
 def engine_image_store() -> str:
-    """The image store of the engine that answers: containerd (Docker 29's default) or classic (overlay2)."""
+    """The image store of the engine that answers: containerd (Docker 29's default) or classic (overlay2); the same
+    check as scripts/bootstrap.sh's and action/validate.sh's engine_image_store."""
     status = run(["docker", "info", "--format", "{{json .DriverStatus}}"]).stdout
     return "containerd" if "io.containerd.snapshotter" in status else "classic"
 
