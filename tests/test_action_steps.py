@@ -1,6 +1,6 @@
-"""The action's step scripts run directly on the engine, where nothing masks a secret and nothing but the
-script cleans up: login.sh, push.sh and sign.sh against the stand-in Docker Hub, test.sh with a service that never
-gets healthy."""
+"""The action's step scripts run directly, where nothing masks a secret and nothing but the script cleans up:
+login.sh, push.sh and sign.sh against the stand-in Docker Hub, test.sh with a service that never gets healthy, and
+summary.sh from what action.yml hands it after each kind of run."""
 
 import os
 import re
@@ -13,6 +13,7 @@ from testkit.action import action_test_env, github_outputs
 from testkit.compose import compose_leftovers
 from testkit.cosign import COSIGN_DIR, generate_key_pair, verify
 from testkit.harness import REPO_ROOT, engine_image_store, run
+from testkit.markdown import markdown_table
 from testkit.projects import unique_name
 from testkit.template import derived
 
@@ -161,6 +162,53 @@ def test_should_sign_the_digest_this_run_pushed_not_what_a_tag_named_before(stan
     finally:
         run([REPO_ROOT / "action" / "logout.sh"], env=push_env)
         run(["docker", "rmi", earlier, f"{image}:1.2.3"], check=False)
+
+
+# What action.yml gives summary.sh after a push to the default branch that tested, pushed and signed two platforms.
+PUSHED_AND_SIGNED = {
+    "TEST_OUTCOME": "success", "LOGIN_OUTCOME": "success", "PUSH_OUTCOME": "success", "SIGN_OUTCOME": "success",
+    "PUSH_DECISION": "true", "E2E_EXIT_CODE": "0", "FAILING_SERVICE": "", "IMAGE_ID": f"sha256:{'1' * 64}",
+    "PUSHED": "true", "REFS": "docker.io/team/app:0123abc\ndocker.io/team/app:latest", "DIGEST": f"sha256:{'2' * 64}",
+    "SIGNED": "true", "TESTED_PLATFORMS": "linux/amd64,linux/arm64", "ATTEST": "true",
+    "CACHE_REF": "docker.io/team/app:buildcache", "CACHE_KIND": "registry", "WRITE_CACHE": "true",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("run_", "verdict", "expected_rows"),
+    [
+        pytest.param({}, "passed", {
+            "pushed": ["`docker.io/team/app:0123abc`", "`docker.io/team/app:latest`"],
+            "digest": [f"`sha256:{'2' * 64}`"], "signature": ["cosign, with cosign-key"],
+            "platforms tested end to end": ["linux/amd64,linux/arm64"],
+        }, id="pushed-and-signed"),
+        pytest.param({"SIGNED": "", "SIGN_OUTCOME": "failure"}, "failed", {
+            "pushed": ["`docker.io/team/app:0123abc`", "`docker.io/team/app:latest`"],
+            "signature": ["none: signing failed"],
+        }, id="signing-failed"),
+        pytest.param({"TEST_OUTCOME": "failure", "PUSH_OUTCOME": "skipped", "SIGN_OUTCOME": "skipped", "PUSHED": "",
+                      "REFS": "", "DIGEST": "", "SIGNED": "", "E2E_EXIT_CODE": "1", "FAILING_SERVICE": "test-service"},
+                     "failed", {"pushed": ["no: the tests did not pass"], "failing service": ["`test-service`"],
+                                "end-to-end tests": ["failure (exit code 1)"]}, id="e2e-failed"),
+        pytest.param({"PUSH_DECISION": "false", "LOGIN_OUTCOME": "skipped", "PUSH_OUTCOME": "skipped",
+                      "SIGN_OUTCOME": "skipped", "PUSHED": "", "REFS": "", "DIGEST": "", "SIGNED": ""},
+                     "passed", {"pushed": ["no: not a push to the default branch, or push: false"]}, id="pull-request"),
+    ],
+)  # fmt: skip
+def test_should_summarise_what_was_tested_pushed_and_signed(tmp_path, run_, verdict, expected_rows):
+    # Given: what action.yml hands the summary step after such a run
+    summary = tmp_path / "summary.md"
+    env = {**os.environ, **PUSHED_AND_SIGNED, **run_, "GITHUB_STEP_SUMMARY": str(summary)}
+
+    # When
+    run([REPO_ROOT / "action" / "summary.sh"], env=env)
+
+    # Then: the verdict, and each row a reader looks for
+    text = summary.read_text(encoding="utf-8")
+    heading = f"### tracker-ci: {verdict}"
+    rows = markdown_table(text, heading)
+    for name, values in expected_rows.items():
+        assert [value for row_name, value in rows if row_name == name] == values, text
 
 
 @pytest.mark.docker

@@ -122,6 +122,18 @@ def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_en
     assert publish["permissions"] == {"contents": "read", **write}
 
 
+def test_should_cancel_only_a_superseded_pull_request_run_never_a_mainline_push(cookies):
+    # Given
+    workflow = yaml.safe_load((bake(cookies) / ".github" / "workflows" / "ci.yml").read_text("utf-8"))
+
+    # When: runs share a group per workflow and ref; a newer run cancels the one in progress only where this holds
+    concurrency = workflow["concurrency"]
+
+    # Then: a push to the default branch always finishes, so every commit's tested image is published (and deployed)
+    assert concurrency["group"] == "${{ github.workflow }}-${{ github.ref }}"
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
 @pytest.mark.parametrize(
     ("answers", "deploys"),
     [
