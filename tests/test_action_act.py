@@ -157,9 +157,11 @@ def test_should_publish_a_release_tag_as_its_versions_signed_with_oci_labels(sce
     # When
     result, outputs = scenario.run("push", ref="refs/tags/v1.2.3", more_secrets=signing)
 
-    # Then: the version tags and never latest, on the image that was tested, labelled when it was built
+    # Then: the version tags and never latest, on the image that was tested, labelled when it was built (and the
+    # signature, which cosign stores under the tag that names the signed digest, sha256-<hex>)
     assert result.exit_code == 0, result.log[-5000:]
-    assert scenario.registry.tags(scenario.repository) == sorted([scenario.sha, "1.2.3", "1.2", "1"])
+    signature_tag = outputs["digest"].replace(":", "-")
+    assert scenario.registry.tags(scenario.repository) == sorted([scenario.sha, "1.2.3", "1.2", "1", signature_tag])
     _assert_digest_is_the_registrys_of_every_tag(scenario, outputs, [scenario.sha, "1.2.3", "1.2", "1"])
     # ... the release signed: what a user verifies, its version tag and its digest
     env = _logged_in_config(scenario, tmp_path / "verifier")
