@@ -2,6 +2,8 @@
 
 import re
 
+import yaml
+
 from testkit.harness import REPO_ROOT, require_command, run
 
 OWN_PYTHON = ["tests", "testkit", "hooks", "benchmarks"]
@@ -68,3 +70,27 @@ def test_should_render_every_table_row_of_our_markdown_in_a_table():
 
     # Then: a header, its separator and rows of as many cells, with nothing between them
     assert broken == []
+
+
+def test_should_show_dependabot_every_file_that_pins_our_tools():
+    # Given: the files that pin what the suite and our workflows run, by the Dependabot ecosystem that reads each
+    pin_files = {
+        "requirements-dev.txt": "pip",
+        "tools/package.json": "npm",
+        **{
+            str(path.relative_to(REPO_ROOT)): "github-actions"
+            for path in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+        },
+    }
+    config = yaml.safe_load((REPO_ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+
+    # When: the folders each ecosystem reads (github-actions reads .github/workflows under its directory)
+    folders = {(update["package-ecosystem"], update["directory"].strip("/")) for update in config["updates"]}
+    unwatched = [
+        path
+        for path, ecosystem in pin_files.items()
+        if (ecosystem, "" if ecosystem == "github-actions" else path.rpartition("/")[0]) not in folders
+    ]
+
+    # Then
+    assert unwatched == []
