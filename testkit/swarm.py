@@ -19,69 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from testkit.capabilities import ENGINE_IN_CONTAINER
 from testkit.harness import free_port, run, wait_until
 
 NODE_IMAGE = "tracker-ci/swarm-node:trixie"
-# Linux's capabilities by number (linux/capability.h).
-CAPABILITIES = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-]
-
-
-def held_capabilities(status: str) -> list[str]:
-    """The capabilities in the bounding set of a /proc/<pid>/status text."""
-    bounding = int(next(line.split()[1] for line in status.splitlines() if line.startswith("CapBnd:")), 16)
-    return [name for bit, name in enumerate(CAPABILITIES) if bounding >> bit & 1]
-
-
-# An engine in a container without --privileged (which this host refuses: its engine lacks SYS_RESOURCE):
-# every capability this machine holds, named one by one (Docker 28 refuses `--cap-add ALL --cap-drop X` for a
-# capability the engine itself lacks), no seccomp/AppArmor profile, writable /proc and /sys paths, every device.
-NODE_SECURITY = [
-    *(f"--cap-add={name}" for name in held_capabilities(Path("/proc/self/status").read_text(encoding="utf-8"))),
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm",
-]  # fmt: skip
 REGISTRY_PORT = 5000
 REGISTRY_CONFIG = (
     "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n{extra}http:\n  addr: :5000\n"
@@ -220,7 +161,7 @@ def _start_node(swarm: Swarm, index: int) -> Node:
     ssh = ["--publish", f"127.0.0.1:{swarm.ssh_port}:22"] if index == 1 else []
     mirrors = [f"--registry-mirror=http://{host}" for host in (swarm.hub_mirror_host, swarm.registry_host)]
     run(["docker", "run", "--detach", "--name", node.name, "--hostname", f"node{index}",
-         "--network", swarm.network, "--ip", node.address, *ssh, *NODE_SECURITY,
+         "--network", swarm.network, "--ip", node.address, *ssh, *ENGINE_IN_CONTAINER,
          "--volume", f"{node.name}:/var/lib/docker", NODE_IMAGE,
          "--insecure-registry", swarm.registry_host, *mirrors])  # fmt: skip
     return node
