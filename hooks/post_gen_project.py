@@ -1,11 +1,12 @@
-"""Removes the files of options the user did not choose, writes .env and a fresh Redis password,
-then prints the next steps."""
+"""Removes the files of options the user did not choose, writes .env and a fresh Redis password, locks the
+dependencies with uv when it can, then prints the next steps."""
 
 import json
 import os
 import re
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
 ANSWERS = {
@@ -76,10 +77,26 @@ def _write_new(path: Path, text: str, mode: int) -> None:
         file.write(text)
 
 
-def next_steps(answers: dict) -> str:
-    steps = [
-        f"cd {answers['project_slug']}",
-        "uv lock --directory web  (locks the dependencies; commit web/uv.lock)",
+# The command that locks the project's dependencies into web/uv.lock, which the Docker build requires.
+LOCK_COMMAND = ["uv", "lock", "--directory", "web"]
+
+
+def lock_dependencies(project: Path, uv: str | None) -> str | None:
+    """Runs `uv lock` in the project's web folder, as cookiecutter-django's hook runs uv for its users: the newest
+    releases that pyproject.toml allows today. Returns why it could not lock, or None when it locked."""
+    if uv is None:
+        return "uv is not on the PATH"
+    result = subprocess.run([uv, *LOCK_COMMAND[1:]], cwd=project, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return " ".join(result.stderr.split()[-60:]) or f"uv lock exited {result.returncode}"
+    return None
+
+
+def next_steps(answers: dict, lock_problem: str | None) -> str:
+    steps = [f"cd {answers['project_slug']}"]
+    if lock_problem:
+        steps.append(f"{' '.join(LOCK_COMMAND)}  (not done at generation: {lock_problem}; commit web/uv.lock)")
+    steps += [
         "docker compose up --build --detach --wait",
         "docker compose --profile testing run --build --rm test-service",
         'git init && git add . && git commit -m "Initial commit"',
@@ -110,7 +127,10 @@ def main() -> None:
         remove(project, relative_path)
     write_dotenv(project, ANSWERS)
     write_password(project)
-    print(next_steps(ANSWERS))
+    lock_problem = lock_dependencies(project, shutil.which("uv"))
+    if lock_problem is None:
+        print("Locked the dependencies into web/uv.lock (uv lock): the newest releases pyproject.toml allows today.")
+    print(next_steps(ANSWERS, lock_problem))
 
 
 if __name__ == "__main__":

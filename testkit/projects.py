@@ -15,17 +15,19 @@ TEXT_SUFFIXES = {".py", ".toml", ".txt", ".yml", ".yaml", ".md", ".cfg", ""}
 
 
 def bake(cookies, **extra_context) -> Path:
-    """Bakes the template with the given answers and locks the project's dependencies, the user's first step
-    (README.md); fails the test if cookiecutter, a hook or the lock failed."""
+    """Bakes the template with the given answers, uv on the PATH (tests/conftest.py), so that the post-generation
+    hook locks the dependencies as it does for a user of `uvx cookiecutter`; fails the test if cookiecutter or a
+    hook failed, or the hook left no lock."""
     result = cookies.bake(extra_context=extra_context)
     assert result.exit_code == 0, f"bake failed: {result.exception}"
     project = Path(result.project_path)
-    lock_dependencies(project)
+    assert (project / "web" / "uv.lock").is_file(), f"the post-generation hook did not lock {project}"
     return project
 
 
 def lock_dependencies(project: Path) -> None:
-    """`uv lock` in the project's web folder, as its README says, with the uv version its Dockerfile uses."""
+    """`uv lock` in the project's web folder, as its README says after a change of pyproject.toml, with the uv
+    version its Dockerfile uses."""
     run([require_command("uv"), "lock", "--quiet", "--directory", project / "web"])
 
 

@@ -21,6 +21,18 @@ VARIANTS = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def uv_on_the_path(tmp_path_factory):
+    """The suite's uv, alone, first on the PATH: a user who generates with `uvx cookiecutter` has uv, and the
+    post-generation hook locks each baked project with it."""
+    folder = tmp_path_factory.mktemp("uv-on-the-path")
+    (folder / "uv").symlink_to(require_command("uv"))
+    path = os.environ["PATH"]
+    os.environ["PATH"] = f"{folder}{os.pathsep}{path}"
+    yield
+    os.environ["PATH"] = path
+
+
 @pytest.fixture(scope="session", params=sorted(VARIANTS))
 def installed_project(request, cookies_session, tmp_path_factory):
     """(project folder, venv python) for each style-gate variant, baked and installed once per session."""

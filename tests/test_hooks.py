@@ -3,11 +3,12 @@
 import importlib.util
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from cookiecutter.environment import StrictEnvironment
 
-from testkit.harness import REPO_ROOT
+from testkit.harness import REPO_ROOT, require_command, run
 from testkit.template import COOKIECUTTER_JSON
 from testkit.template import DEFAULT_ANSWERS as TEMPLATE_DEFAULTS
 from testkit.template import context as template_context
@@ -151,10 +152,10 @@ def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
     hook = render_hook(tmp_path, "post_gen_project", registry="registry.example.com")
 
     # When
-    steps = hook.next_steps(hook.ANSWERS)
+    steps = hook.next_steps(hook.ANSWERS, lock_problem=None)
 
     # Then
-    assert steps.startswith("Next steps:\n  1. cd page-tracker\n")
+    assert steps.startswith("Next steps:\n  1. cd page-tracker\n  2. docker compose up")
     assert "environment 'registry' with the secrets REGISTRY_USERNAME and REGISTRY_TOKEN" in steps
     assert "deployments from main only" in steps
     assert f"pin {DEFAULT_ANSWERS['tracker_ci_action']} to its release commit" in steps
@@ -166,7 +167,7 @@ def test_should_not_ask_to_pin_an_action_pinned_by_commit(tmp_path):
     hook = render_hook(tmp_path, "post_gen_project", tracker_ci_action=f"org/tracker-ci@{'ab' * 20}")
 
     # When
-    steps = hook.next_steps(hook.ANSWERS)
+    steps = hook.next_steps(hook.ANSWERS, lock_problem=None)
 
     # Then
     assert "pin " not in steps
@@ -228,3 +229,45 @@ def test_should_write_a_fresh_password_once_in_a_folder_only_its_owner_enters(tm
     assert path.parent.stat().st_mode & 0o777 == 0o700
     assert path.read_text(encoding="utf-8") == password, "an existing password must be kept"
     assert (other / hook.PASSWORD_FILE).read_text(encoding="utf-8") != password, "each project gets its own"
+
+
+def test_should_lock_at_generation_when_uv_is_on_the_path(cookies, capfd):
+    # Given: uv on the PATH (tests/conftest.py), as for a user of `uvx cookiecutter`
+
+    # When
+    result = cookies.bake()
+
+    # Then: a lock that uv accepts as is, and no lock step left to do
+    output = capfd.readouterr().out
+    assert result.exit_code == 0, result.exception
+    web = Path(result.project_path) / "web"
+    run([require_command("uv"), "lock", "--locked", "--directory", web])
+    assert "Locked the dependencies into web/uv.lock" in output
+    assert "uv lock" not in output.split("Next steps:")[1]
+
+
+@pytest.mark.parametrize(
+    ("env", "cause"),
+    [
+        pytest.param({"PATH": "/usr/bin:/bin"}, "uv is not on the PATH", id="without-uv"),
+        # An index that refuses every connection, as offline or behind a broken mirror; no retries to wait for.
+        pytest.param({"UV_DEFAULT_INDEX": "http://127.0.0.1:9/simple", "UV_HTTP_RETRIES": "0", "UV_NO_CACHE": "1"},
+                     "Connection refused", id="unreachable-index"),
+    ],
+)  # fmt: skip
+def test_should_write_the_project_and_say_how_to_lock_when_it_cannot(cookies, capfd, monkeypatch, env, cause):
+    # Given
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    # When
+    result = cookies.bake()
+
+    # Then: the whole project, no lock, and the step that makes it with the reason it is left to do
+    output = capfd.readouterr().out
+    assert result.exit_code == 0, result.exception
+    project = Path(result.project_path)
+    assert (project / "web" / "pyproject.toml").is_file() and (project / "docker-compose.yml").is_file()
+    assert not (project / "web" / "uv.lock").exists()
+    step = next(line for line in output.splitlines() if "uv lock --directory web" in line)
+    assert "not done at generation: " in step and cause in step, output
