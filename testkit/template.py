@@ -11,8 +11,8 @@ from cookiecutter.environment import StrictEnvironment
 
 from testkit.harness import REPO_ROOT
 
-# The template's project folder: its name takes the slug only when the slug cannot be a path.
-TEMPLATE_DIR = next(path.name for path in REPO_ROOT.iterdir() if path.name.startswith("{{ cookiecutter.project_slug"))
+# The template's project folder, named by the value cookiecutter.json derives: the slug only when it cannot be a path.
+TEMPLATE_DIR = "{{ cookiecutter.__project_dir }}"
 # What a copy of the template needs: its questions, hooks, Jinja templates folder and project folder.
 TEMPLATE_PARTS = ("cookiecutter.json", "hooks", "templates", TEMPLATE_DIR)
 COOKIECUTTER_JSON = json.loads((REPO_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
