@@ -21,7 +21,6 @@ which the benchmark does not use); and the CPUs, memory and disk are this VM's.
 """
 
 import ipaddress
-import json
 import os
 import secrets
 import shutil
@@ -31,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from testkit.harness import CACHE_DIR, run, stop_process
+from testkit.harness import CACHE_DIR, REPO_ROOT, run, stop_process
 
 # An address range the host does not route yet (checked), for the engine's bridge and its Compose networks.
 ADDRESS_RANGE = ipaddress.ip_network("10.231.0.0/16")
@@ -40,6 +39,7 @@ TOOLS = ("dockerd", "truncate", "mkfs.ext4", "mount", "umount", "iptables", "ip"
 # The bootstrap's engine (dockerd, containerd and its shim), first on dockerd's PATH.
 ENGINE_PATH = os.pathsep.join([str(CACHE_DIR / "engine" / "bin"), os.environ.get("PATH", "")])
 IMAGE_STORES = ("containerd", "classic")
+BOOTSTRAP = REPO_ROOT / "scripts" / "bootstrap.sh"
 
 
 class EngineUnavailable(RuntimeError):
@@ -107,7 +107,8 @@ def journaled_engine(workdir: Path, base_images: list[str], image_store: str, si
         run(["iptables", "--table", "nat", "--append", *masquerade])
         undo.callback(run, ["iptables", "--table", "nat", "--delete", *masquerade])
         config = workdir / "daemon.json"
-        config.write_text(json.dumps({"features": {"containerd-snapshotter": image_store == "containerd"}}))
+        write_config = 'source "$1" && write_daemon_config "$2" "$3"'  # the bootstrap's own writer
+        run(["bash", "-c", write_config, "write_daemon_config", BOOTSTRAP, image_store, config])
         log = (workdir / "dockerd.log").open("w", encoding="utf-8")
         undo.callback(log.close)
         dockerd = subprocess.Popen(  # pylint: disable=consider-using-with

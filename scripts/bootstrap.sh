@@ -104,13 +104,15 @@ engine_image_store() {
   fi
 }
 
-# The daemon.json of an image store. Docker 29 turns the containerd store on for a fresh install; Docker 28 has it
-# off unless asked: both are said, so that neither depends on the engine's version.
-daemon_config() {
-  local config="$cache_dir/daemon-$image_store.json" snapshotter=false
-  [ "$image_store" = containerd ] && snapshotter=true
-  printf '{"features": {"containerd-snapshotter": %s}}\n' "$snapshotter" >"$config"
-  printf '%s\n' "$config"
+# Writes the daemon.json of an image store (containerd or classic) to a file; benchmarks/engine.py's engine takes
+# it from here too. Docker 29 turns the containerd store on for a fresh install; Docker 28 has it off unless asked:
+# both are said, so that neither depends on the engine's version.
+write_daemon_config() {
+  local store=$1 file=$2 snapshotter=false
+  if [ "$store" = containerd ]; then
+    snapshotter=true
+  fi
+  printf '{"features": {"containerd-snapshotter": %s}}\n' "$snapshotter" >"$file"
 }
 
 # Files of Debian's newest suite, without touching the system's apt sources: a private apt configuration (the
@@ -169,13 +171,14 @@ start_engine() {
     return
   fi
   ensure_engine_binaries
-  local version
+  local version config="$cache_dir/daemon-$image_store.json"
   version=$("$engine_dir/bin/dockerd" --version | cut -d, -f1 | cut -d' ' -f3)
   log "starting dockerd $version with the $image_store image store, log in $dockerd_log"
+  write_daemon_config "$image_store" "$config"
   # For docker.io the engine trusts only its system roots, read once at start: the stand-in Docker Hub's
   # certificate is trusted through a bundle of the system CAs plus the test CA (scripts/test-ca.sh).
   "${as_root[@]}" env PATH="$engine_dir/bin:$PATH" SSL_CERT_FILE="$ca_bundle" setsid nohup \
-    dockerd --config-file "$(daemon_config)" --data-root "$engine_data_root" >"$dockerd_log" 2>&1 </dev/null &
+    dockerd --config-file "$config" --data-root "$engine_data_root" >"$dockerd_log" 2>&1 </dev/null &
   echo $! >"$dockerd_pid_file"
   local waited=0
   until engine_answers; do

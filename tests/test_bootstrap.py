@@ -68,7 +68,8 @@ def test_should_find_its_own_engine_while_it_runs(tmp_path, process_named_docker
 @pytest.mark.parametrize("store", ["containerd", "classic"])
 def test_should_say_each_image_store_in_the_engine_configuration(tmp_path, store):
     # When
-    result = bootstrap_function('cat "$(daemon_config)"', tmp_path, TRACKER_CI_IMAGE_STORE=store)
+    config = tmp_path / "daemon.json"
+    result = bootstrap_function(f'write_daemon_config {store} "{config}" && cat "{config}"', tmp_path)
 
     # Then: the store is said either way, so it does not depend on the engine's version (Docker 29 turns it on)
     config, status = result.stdout.rsplit("\n", 2)[:2]
