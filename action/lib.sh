@@ -56,6 +56,20 @@ qualified_name() {
   printf '%s\n' "$name"
 }
 
+# Links the CLI plugins (Compose, buildx) that the docker CLI finds under the current Docker config into the
+# cli-plugins folder of another config, so that `docker compose` still works under that one. tests/conftest.py
+# makes the suite's private configs with it too.
+link_cli_plugins() {
+  local config=$1 plugins plugin
+  plugins=$(docker info --format '{{range .ClientInfo.Plugins}}{{println .Path}}{{end}}' 2>/dev/null || true)
+  mkdir -p "$config/cli-plugins"
+  while IFS= read -r plugin; do
+    if [ -n "$plugin" ]; then
+      ln -s "$plugin" "$config/cli-plugins/"
+    fi
+  done <<<"$plugins"
+}
+
 # The compose command of the project under test, its test profile active, with the build settings that
 # validate.sh wrote (OCI labels, layer cache, platforms) when there are any, and test.sh's platform of the publish
 # service while it tests one.

@@ -11,14 +11,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${REGISTRY:?}" "${USERNAME:?}" "${PASSWORD:?}"
 
-plugins=$(docker info --format '{{range .ClientInfo.Plugins}}{{println .Path}}{{end}}' 2>/dev/null || true)
-DOCKER_CONFIG=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-docker-config.XXXXXX")
-export DOCKER_CONFIG
-set_output docker-config "$DOCKER_CONFIG"
-mkdir "$DOCKER_CONFIG/cli-plugins"
-while IFS= read -r plugin; do
-  [ -z "$plugin" ] || ln -s "$plugin" "$DOCKER_CONFIG/cli-plugins/"
-done <<<"$plugins"
+docker_config=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-docker-config.XXXXXX")
+set_output docker-config "$docker_config"
+link_cli_plugins "$docker_config"  # the caller's plugins, listed before the new config is in use
+export DOCKER_CONFIG=$docker_config
 
 group "Log in to $REGISTRY"
 if ! printf '%s' "$PASSWORD" | docker login "$REGISTRY" --username "$USERNAME" --password-stdin; then

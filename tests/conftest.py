@@ -4,14 +4,13 @@ runner."""
 import json
 import os
 import secrets
-from pathlib import Path
 
 import pytest
 import redis
 
 from testkit import hub
 from testkit.act import ActRunner
-from testkit.harness import engine_image_store, redis_server_process, require, require_command, run
+from testkit.harness import REPO_ROOT, engine_image_store, redis_server_process, require, require_command, run
 from testkit.projects import bake, make_venv, unique_name
 from testkit.swarm import NODE_IMAGE, node_image_present, swarm_of
 
@@ -98,11 +97,8 @@ def tiny_image(tmp_path, docker_engine):  # pylint: disable=unused-argument
 def docker_config(tmp_path, docker_engine):  # pylint: disable=unused-argument
     """A private DOCKER_CONFIG for one test, so logins never touch the user's own credentials."""
     config_dir = tmp_path / "docker-config"
-    plugins = config_dir / "cli-plugins"
-    plugins.mkdir(parents=True)
-    compose = run(["docker", "info", "--format", "{{range .ClientInfo.Plugins}}{{.Path}} {{end}}"]).stdout.split()
-    for plugin in compose:
-        (plugins / Path(plugin).name).symlink_to(plugin)
+    link = 'source "$1" && link_cli_plugins "$2"'  # the action's own helper (login.sh's config gets them alike)
+    run(["bash", "-c", link, "link_cli_plugins", REPO_ROOT / "action" / "lib.sh", config_dir])
     return {**os.environ, "DOCKER_CONFIG": str(config_dir)}
 
 
