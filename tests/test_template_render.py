@@ -363,7 +363,8 @@ def test_should_document_every_question_in_the_readme():
 def test_should_name_each_registrys_credentials_in_the_readme_as_the_template_derives_them(registry):
     # Given
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    effect = next(row[3] for row in markdown_table(readme, "## Template options") if row[0] == "`registry`")
+    # (its detail under the options table: a bullet, up to the next one)
+    effect = readme.split("\n- **`registry`**", 1)[1].split("\n- ", 1)[0]
 
     # When
     credentials = [derived(name, registry=registry) for name in ("__registry_username", "__registry_password")]
