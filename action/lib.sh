@@ -69,11 +69,3 @@ link_cli_plugins() {
     fi
   done <<<"$plugins"
 }
-
-# The compose command of the project under test, its test profile active, with the build settings that
-# validate.sh wrote (OCI labels, layer cache, platforms) when there are any, and test.sh's platform of the publish
-# service while it tests one.
-compose() {
-  docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" ${BUILD_FILE:+--file "$BUILD_FILE"} \
-    ${PLATFORM_FILE:+--file "$PLATFORM_FILE"} --profile "$TEST_PROFILE" "$@"
-}

@@ -14,14 +14,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${PUBLISH_SERVICE:?}" "${PLATFORMS?}"
 cd "$WORKING_DIRECTORY"
 
+# The compose command of the project under test, derived once: its test profile active, with the build settings
+# that validate.sh wrote (OCI labels, layer cache, platforms) when there are any.
+compose=(docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" ${BUILD_FILE:+--file "$BUILD_FILE"}
+  --profile "$TEST_PROFILE")
+readonly compose
+
 tear_down() {
   group "Tear down"
   # After the early start, if it still runs: `down` must see every container it made.
   [ -z "${early_start:-}" ] || wait "$early_start" || true
   rm -f "${early_start_log:-}"
   # Nothing of a test run is kept: no graceful stops to wait for.
-  compose down --volumes --remove-orphans --timeout 0 || true
-  rm -f "${PLATFORM_FILE:-}"
+  "${compose[@]}" down --volumes --remove-orphans --timeout 0 || true
   endgroup
 }
 trap tear_down EXIT
@@ -30,18 +35,18 @@ show_failure() {
   local service
   set_output failing-service "$1"
   group "Services after the failure"
-  compose ps --all | print_untrusted
+  "${compose[@]}" ps --all | print_untrusted
   endgroup
   for service in "${all_services[@]}"; do
     group "Log of $service (last 200 lines)"
-    compose logs --no-color --tail 200 "$service" 2>&1 | print_untrusted
+    "${compose[@]}" logs --no-color --tail 200 "$service" 2>&1 | print_untrusted
     endgroup
   done
 }
 
 # Prints the services that are running but not healthy (or not running at all).
 unhealthy_services() {
-  compose ps --all --format '{{.Service}} {{.State}} {{.Health}}' | awk '$2 != "running" || ($3 != "" && $3 != "healthy") {print $1}'
+  "${compose[@]}" ps --all --format '{{.Service}} {{.State}} {{.Health}}' | awk '$2 != "running" || ($3 != "" && $3 != "healthy") {print $1}'
 }
 
 # Waits until the containers of the given services run and those with a health check are healthy; fails as
@@ -51,7 +56,7 @@ wait_until_healthy() {
   local states
   local -a containers
   (($#)) || return 0
-  mapfile -t containers < <(compose ps --all --quiet "$@")
+  mapfile -t containers < <("${compose[@]}" ps --all --quiet "$@")
   while states=$(docker inspect --format '{{.State.Status}}{{with .State.Health}} {{.Status}}{{end}}' "${containers[@]}"); do
     grep --quiet --invert-match --line-regexp --regexp 'running' --regexp 'running healthy' <<<"$states" || return 0
     if grep --quiet --extended-regexp '^(exited|dead)|unhealthy$' <<<"$states"; then
@@ -63,7 +68,7 @@ wait_until_healthy() {
 }
 
 # The project's services, test profile included, as Compose reads them.
-config=$(compose config --format json)
+config=$("${compose[@]}" config --format json)
 mapfile -t all_services < <(jq -r '.services | keys[]' <<<"$config")
 # Services that run an image as it is and depend on nothing (e.g. Redis): started, and waited for, while the
 # images build.
@@ -77,13 +82,13 @@ services_except() {
 
 if ((${#ready_made[@]})); then
   early_start_log=$(mktemp "${RUNNER_TEMP:-/tmp}/early-start.XXXXXX")
-  compose up --detach --wait --no-deps "${ready_made[@]}" >"$early_start_log" 2>&1 &
+  "${compose[@]}" up --detach --wait --no-deps "${ready_made[@]}" >"$early_start_log" 2>&1 &
   early_start=$!
 fi
 
 group "Build images"
 # One build of every service: BuildKit runs the stages they share (the test image is the builder stage) once.
-if ! compose build 2>&1 | print_untrusted; then
+if ! "${compose[@]}" build 2>&1 | print_untrusted; then
   endgroup
   error "building the images failed (a gate in a Dockerfile, or the build itself): see the build log"
   exit 1
@@ -98,11 +103,12 @@ mapfile -t services < <(services_except "$TEST_SERVICE")
 test_platform() {
   local platform=$1 container tested_id manifest exit_code
   local label=${platform:-$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')}
-  PLATFORM_FILE=""
+  # The publish service on that platform: a Compose override that only `up` needs, removed right after it.
+  local platform_file=""
   if [ -n "$platform" ]; then
-    PLATFORM_FILE=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-platform.XXXXXX")
+    platform_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-platform.XXXXXX")
     jq --null-input --arg service "$PUBLISH_SERVICE" --arg platform "$platform" \
-      '{services: {($service): {platform: $platform}}}' >"$PLATFORM_FILE"
+      '{services: {($service): {platform: $platform}}}' >"$platform_file"
   fi
 
   group "Start services and wait until they are healthy ($label)"
@@ -120,8 +126,15 @@ test_platform() {
     fi
   fi
   # `up` without services would start every one, the test service too.
-  if ! { { ((${#to_start[@]} == 0)) || compose up --detach "${start_options[@]}" "${to_start[@]}"; } &&
-    wait_until_healthy "${services[@]}"; }; then
+  local started=true
+  if ((${#to_start[@]})) &&
+    ! "${compose[@]}" ${platform_file:+--file "$platform_file"} up --detach "${start_options[@]}" "${to_start[@]}"; then
+    started=false
+  fi
+  if [ -n "$platform_file" ]; then
+    rm -f "$platform_file"
+  fi
+  if [ "$started" = false ] || ! wait_until_healthy "${services[@]}"; then
     endgroup
     unhealthy=$(unhealthy_services)
     error "services did not become healthy on $label: $(tr '\n' ' ' <<<"$unhealthy")"
@@ -130,7 +143,7 @@ test_platform() {
   fi
   endgroup
 
-  container=$(compose ps --quiet "$PUBLISH_SERVICE")
+  container=$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")
   tested_id=$(docker inspect --format '{{.Image}}' "$container")
   if [ -n "${image_id:-}" ] && [ "$tested_id" != "$image_id" ]; then
     error "$PUBLISH_SERVICE ran image $tested_id on $label but $image_id before: not one image"
@@ -144,7 +157,7 @@ test_platform() {
   group "End-to-end tests on $label ($TEST_SERVICE)"
   set +e
   # --no-deps: its dependencies are up and healthy; checking them again would only wait for the next probe.
-  compose run --rm --no-deps "$TEST_SERVICE" 2>&1 | print_untrusted
+  "${compose[@]}" run --rm --no-deps "$TEST_SERVICE" 2>&1 | print_untrusted
   exit_code=${PIPESTATUS[0]}
   set -e
   endgroup
@@ -165,9 +178,8 @@ tested_platforms=()
 for platform in "${platforms[@]}"; do
   if ((${#tested_platforms[@]})); then
     group "Tear down before the next platform"
-    compose down --volumes --timeout 0 2>&1 | print_untrusted
+    "${compose[@]}" down --volumes --timeout 0 2>&1 | print_untrusted
     endgroup
-    rm -f "$PLATFORM_FILE"
   fi
   test_platform "$platform"
 done
