@@ -94,3 +94,15 @@ def test_should_show_dependabot_every_file_that_pins_our_tools():
 
     # Then
     assert unwatched == []
+
+
+def test_should_run_our_ci_every_week_on_what_new_users_get():
+    # Given
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+
+    # When: the triggers (YAML 1.1 reads the key `on` as True)
+    schedules = [entry["cron"] for entry in workflow[True].get("schedule", [])]
+
+    # Then: once a week (a day of the week, every week), and never cancelled by a newer run but on pull requests
+    assert len(schedules) == 1 and re.fullmatch(r"\d+ \d+ \* \* [0-6]", schedules[0]), schedules
+    assert workflow["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
