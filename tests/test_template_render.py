@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -58,7 +59,7 @@ SUPPORTED = [
         ".github/workflows/ci.yml": [f"uses: acme/tracker-ci@{'0a' * 20}"],
     }, [], id="action-pinned-by-commit"),
     pytest.param({"deploy": "swarm"}, {
-        "deploy/stack.yml": ["image: \"${IMAGE:?", "redis:8.10-trixie", "haproxy:3.2", "order: start-first",
+        "deploy/compose.stack.yml": ["image: \"${IMAGE:?", "redis:8.10-trixie", "haproxy:3.2", "order: start-first",
                              "failure_action: rollback", "endpoint_mode: dnsrr", "mode: host", "page_tracker.redis == true"],
         "deploy/haproxy.cfg": [f"server-template web {derived('__max_web_replicas')} tasks.web-service:8000", "retry-on conn-failure"],
         "deploy/deploy.sh": ["default_stack=page_tracker", "docker stack deploy"],
@@ -188,7 +189,7 @@ def test_should_render_each_combination_of_options(cookies, answers):
     assert f"FROM {derived('__python_image', **answers)} AS base" in dockerfile
     assert ("ruff format --check" in dockerfile) == (answers["style_gate"] == "ruff")
     assert derived("__redis_image", **answers) in (project / "docker-compose.yml").read_text(encoding="utf-8")
-    assert (project / "deploy" / "stack.yml").exists() == (answers["deploy"] == "swarm")
+    assert (project / "deploy" / "compose.stack.yml").exists() == (answers["deploy"] == "swarm")
     assert f"REDIS_APPENDFSYNC={answers['redis_appendfsync']}\n" in (project / ".env").read_text(encoding="utf-8")
     workflow = project / ".github" / "workflows" / "ci.yml"
     assert workflow.exists() == (answers["ci"] != "none")
@@ -198,12 +199,12 @@ def test_should_render_each_combination_of_options(cookies, answers):
 
 
 def test_should_run_the_same_redis_and_health_checks_on_swarm_as_in_compose(cookies):
-    # Given: stack.yml restates docker-compose.yml, as the v3 stack format cannot extend it
+    # Given: compose.stack.yml restates docker-compose.yml, as the v3 stack format cannot extend it
     project = bake(cookies, deploy="swarm", redis_appendfsync="always")
 
     # When
     compose = yaml.safe_load((project / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
-    stack = yaml.safe_load((project / "deploy" / "stack.yml").read_text(encoding="utf-8"))["services"]
+    stack = yaml.safe_load((project / "deploy" / "compose.stack.yml").read_text(encoding="utf-8"))["services"]
 
     # Then
     for key in ("image", "user", "command", "secrets"):
@@ -228,7 +229,9 @@ def test_should_update_and_roll_back_the_web_service_start_first_one_task_at_a_t
     project = bake(cookies, deploy="swarm")
 
     # When
-    deploy = yaml.safe_load((project / "deploy" / "stack.yml").read_text(encoding="utf-8"))["services"]["web-service"]
+    deploy = yaml.safe_load((project / "deploy" / "compose.stack.yml").read_text(encoding="utf-8"))["services"][
+        "web-service"
+    ]
     deploy = deploy["deploy"]
 
     # Then: each of the two, not just one of them, starts the new task first
@@ -379,3 +382,56 @@ def _options_table(readme: str) -> dict:
         name.strip("`"): {"default": default, "choices": choices}
         for name, default, choices, _effect in markdown_table(readme, "## Template options")
     }
+
+
+# Which files each Dependabot ecosystem reads in a folder it is given (dependabot-core's file fetchers).
+DEPENDABOT_READS = {
+    "docker": re.compile(r"Dockerfile|Containerfile"),
+    "docker-compose": re.compile(r"(docker-)?compose(?>\.[\w-]+)?\.ya?ml", re.IGNORECASE),
+    "github-actions": re.compile(r"\.github/workflows/[^/]+\.ya?ml"),
+}
+IMAGE_PIN = re.compile(r"^\s*(?:image:|FROM)\s+\"?([a-z0-9][^\s\"$]*:[\w.-]+)", re.MULTILINE)
+ACTION_PIN = re.compile(r"^\s*(?:- )?uses: ([\w.-]+/[\w.-]+)@[0-9a-f]{40}", re.MULTILINE)
+
+
+def _dependabot_folders(project) -> dict[str, set[str]]:
+    """{ecosystem: the folders it reads}, from the project's .github/dependabot.yml."""
+    config = yaml.safe_load((project / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    folders = {}
+    for update in config["updates"]:
+        listed = update.get("directories") or [update["directory"]]
+        folders.setdefault(update["package-ecosystem"], set()).update(folder.strip("/") for folder in listed)
+    return folders
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        pytest.param({}, id="defaults"),
+        pytest.param({"deploy": "swarm"}, id="swarm"),
+        pytest.param({"ci": "inline", "deploy": "swarm"}, id="inline-swarm"),
+    ],
+)
+def test_should_show_dependabot_every_image_and_action_a_generated_file_pins(cookies, answers):
+    # Given
+    project = bake(cookies, **answers)
+    folders = _dependabot_folders(project)
+
+    # When: every file that pins an image or an action, and whether an ecosystem that reads such pins reads it
+    unwatched = []
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project).as_posix()
+        if not path.is_file() or ".venv" in relative:
+            continue
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        kinds = ({"docker", "docker-compose"} if IMAGE_PIN.search(text) else set()) | (
+            {"github-actions"} if ACTION_PIN.search(text) else set()
+        )
+        folder = "" if relative.startswith(".github/") else relative.rpartition("/")[0]
+        if kinds and not any(
+            DEPENDABOT_READS[kind].search(relative) and folder in folders.get(kind, set()) for kind in kinds
+        ):
+            unwatched.append(relative)
+
+    # Then
+    assert unwatched == []

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploys or updates this project's stack (deploy/stack.yml) on Docker Swarm, then waits until every service
+# Deploys or updates this project's stack (deploy/compose.stack.yml) on Docker Swarm, then waits until every service
 # has converged: all its tasks running and healthy, or rolled back. Exits non-zero with the failing service's
 # tasks and log tail when it has not. Runs on a manager or against one: DOCKER_HOST=ssh://user@manager.
 #
@@ -71,7 +71,7 @@ done
 
 echo "deploy: $image as stack $stack, $WEB_REPLICAS web replicas"
 docker stack deploy --prune --with-registry-auth --resolve-image "${RESOLVE_IMAGE:-always}" \
-  --compose-file stack.yml "$stack"
+  --compose-file compose.stack.yml "$stack"
 
 # Which services must go through a rolling update, decided now: a rollback puts the old definition back.
 declare -A rolling
