@@ -20,9 +20,10 @@ keepalive = int(os.getenv("GUNICORN_KEEPALIVE", "5"))
 # message instead of workers failing and being restarted over and over.
 preload_app = os.getenv("GUNICORN_PRELOAD_APP", "true").lower() != "false"
 
-# While this file exists, /health answers 503: a health-checking proxy (the HAProxy of
-# deploy/compose.stack.yml) stops sending new requests before the server closes its socket. In
-# /dev/shm, as the workers' heartbeat files: the one folder every container can write.
+# While this file exists, /health answers 503: a health-checking proxy (the HAProxy
+# of deploy/compose.stack.yml) stops sending new requests before the server closes
+# its socket. In /dev/shm, as the workers' heartbeat files: the one folder every
+# container can write.
 DRAIN_FLAG = Path("/dev/shm/gunicorn-draining")  # nosec B108: a flag, no data
 drain_seconds = float(os.getenv("GUNICORN_DRAIN_SECONDS", "0"))
 
