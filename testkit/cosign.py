@@ -1,10 +1,11 @@
 """cosign, as the bootstrap installs it (from Debian's newest suite): key pairs and signature checks."""
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from testkit.harness import CACHE_DIR, require, run
+from testkit.harness import CACHE_DIR, REPO_ROOT, require, run
 
 COSIGN_DIR = CACHE_DIR / "cosign"
 
@@ -38,9 +39,11 @@ def verify(reference: str, public_key: Path, env: dict) -> tuple[bool, str]:
     return result.returncode == 0, result.stdout + result.stderr
 
 
-def sign(reference: str, keys: KeyPair, env: dict) -> None:
-    """Signs REFERENCE with the key pair's private key, as the action signs (no transparency log), key and password
-    through the environment."""
-    secret_env = env | {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
-    run([cosign(), "sign", "--yes", "--key", "env://COSIGN_PRIVATE_KEY", "--use-signing-config=false",
-         "--tlog-upload=false", reference], env=secret_env)  # fmt: skip
+def sign(image: str, digest: str, keys: KeyPair, env: dict) -> None:
+    """Signs IMAGE@DIGEST with the key pair as the action does: its own sign.sh, the key and password through the
+    environment; env holds a DOCKER_CONFIG logged in to the registry."""
+    with tempfile.NamedTemporaryFile() as outputs:
+        run([REPO_ROOT / "action" / "sign.sh"], env=env | {
+            "IMAGE": image, "DIGEST": digest, "GITHUB_OUTPUT": outputs.name, "PATH": f"{COSIGN_DIR}:{env['PATH']}",
+            "COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password,
+        })  # fmt: skip

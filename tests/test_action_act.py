@@ -498,7 +498,7 @@ def test_should_deploy_only_a_digest_signed_with_the_repository_key(scenario_for
     for tag in ("signed", "unsigned"):
         run(["docker", "push", "--quiet", f"{scenario.image}:{tag}"], env=env)
     digests = {tag: scenario.registry.manifest_digest(scenario.repository, tag) for tag in ("signed", "unsigned")}
-    sign(f"{scenario.image}@{digests['signed']}", keys, env)
+    sign(scenario.image, digests["signed"], keys, env)
     variables = {"COSIGN_PUBLIC_KEY": keys.public_key.read_text(encoding="utf-8")}
 
     for tag, deployed in (("unsigned", False), ("signed", True)):
