@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Helpers shared by the action's step scripts. Sourced, never run.
+# Helpers and constants shared by the step scripts of both actions. Sourced, never run.
+# shellcheck disable=SC2034 # the constants are read by the scripts that source this file
 
 # Folds a block of the log under a title.
 group() { printf '::group::%s\n' "$1"; }
@@ -54,6 +55,39 @@ qualified_name() {
     name=docker.io/library/${name#docker.io/}
   fi
   printf '%s\n' "$name"
+}
+
+# What an input must look like, for the action and the merge action alike.
+readonly image_name_pattern='^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$'
+readonly registry_pattern='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$'
+readonly tag_pattern='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
+readonly platform_pattern='^[a-z0-9]+/[a-z0-9_]+(/v[0-9]+)?$'
+# Events that may publish; any other (pull requests, comments, workflow_run, ...) may not.
+readonly publishing_events=(push workflow_dispatch schedule release)
+# A release tag: vX.Y.Z (the v optional), a prerelease (-rc.1) and build metadata (+build.5) allowed.
+readonly semver_pattern='^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
+
+# Prints the tags a publishing run of a git ref pushes, one per line: the commit SHA; latest on the default branch
+# (a tag, a release or another branch never moves it); for a release tag vX.Y.Z also X.Y.Z, X.Y and X, for a
+# prerelease or a build only its version (a Docker tag cannot hold +, so build metadata is joined with _).
+# Fails, printing nothing, for a git tag that is not a release version.
+publish_tags() {
+  local git_ref=$1 default_branch=$2 commit_sha=$3 git_tag version
+  if [[ $git_ref == refs/tags/* ]]; then
+    git_tag=${git_ref#refs/tags/}
+    [[ $git_tag =~ $semver_pattern ]] || return 1
+  fi
+  printf '%s\n' "$commit_sha"
+  if [ -n "$default_branch" ] && [ "$git_ref" = "refs/heads/$default_branch" ]; then
+    echo latest
+  fi
+  if [ -n "${git_tag:-}" ]; then
+    version=${git_tag#v}
+    printf '%s\n' "${version//+/_}"
+    if [ -z "${BASH_REMATCH[4]}${BASH_REMATCH[5]}" ]; then
+      printf '%s\n' "${BASH_REMATCH[1]}.${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}"
+    fi
+  fi
 }
 
 # Links the CLI plugins (Compose, buildx) that the docker CLI finds under the current Docker config into the

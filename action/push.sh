@@ -2,14 +2,74 @@
 # "Push the tested image": with login.sh's Docker config, tags the tested image ID -- no rebuild -- with every
 # reference, pushes, reads the digest the registry reports; on a run that writes an inline layer cache also pushes it
 # (CACHE_REF, the test image that the build tagged, inline cache metadata included; a registry cache was written by
-# the build). REGISTRY, IMAGE, REFS, WRITE_CACHE, CACHE_KIND and CACHE_REF are validate.sh's normalised outputs.
+# the build). With push-by-digest, pushes the tested image under its digest alone, no tag, for the merge action.
+# REGISTRY, IMAGE, REFS, PUSH_BY_DIGEST, WRITE_CACHE, CACHE_KIND and CACHE_REF are validate.sh's normalised outputs.
 # Outputs: pushed, refs, digest.
+# This step handles the registry password (push-by-digest hands it to the engine): never trace it.
+set +x
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-: "${REGISTRY:?}" "${IMAGE:?}" "${IMAGE_ID:?}" "${REFS:?}" "${DOCKER_CONFIG:?}" "${WRITE_CACHE:?}" "${CACHE_REF?}"
-: "${CACHE_KIND?}"
+: "${REGISTRY:?}" "${IMAGE:?}" "${IMAGE_ID:?}" "${REFS?}" "${PUSH_BY_DIGEST:?}" "${DOCKER_CONFIG:?}" "${WRITE_CACHE:?}"
+: "${CACHE_REF?}" "${CACHE_KIND?}" "${USERNAME?}" "${PASSWORD?}"
 export DOCKER_CONFIG
+
+# Pushes an image of the engine's containerd store to its repository under its digest alone, byte for byte: its
+# index, manifest and provenance attestation as built and tested. The docker CLI refuses a digest reference; the
+# engine pushes one it holds under that name. So the image is loaded again under the name <repository>@<digest>
+# (docker save keeps every byte), and the Engine API's push of that name puts each manifest by digest, as BuildKit's
+# push-by-digest does. The credentials travel in a header file, never on a command line.
+# Ref: https://docs.docker.com/reference/api/engine/version/v1.47/#tag/Image/operation/ImagePush
+push_by_digest() {
+  local repository=$1 digest=$2 registry=$3 username=$4 password=$5 work host api
+  work=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-push.XXXXXX")
+  mkdir "$work/layout"
+  if ! docker save "$digest" | tar -x -C "$work/layout"; then
+    rm -rf "$work"
+    error "the engine holds no image $digest to push"
+    return 1
+  fi
+  jq --arg name "$repository@$digest" '.manifests[0].annotations = {"io.containerd.image.name": $name}' \
+    "$work/layout/index.json" >"$work/index.json"
+  mv "$work/index.json" "$work/layout/index.json"
+  tar -C "$work/layout" -c . | docker load --quiet >/dev/null
+  rm -rf "$work/layout"
+
+  host=$(docker context inspect --format '{{.Endpoints.docker.Host}}')
+  if [[ $host != unix://* ]]; then
+    rm -rf "$work"
+    error "push-by-digest talks to the engine's API over its socket; this Docker context's engine is $host"
+    return 1
+  fi
+  api=$(docker version --format '{{.Server.APIVersion}}')
+  (umask 077 && printf 'X-Registry-Auth: %s\n' "$(AUTH_USERNAME=$username AUTH_PASSWORD=$password \
+    jq --null-input --compact-output --arg registry "$registry" \
+    '{username: env.AUTH_USERNAME, password: env.AUTH_PASSWORD, serveraddress: $registry}' |
+    base64 -w0 | tr '+/' '-_')" >"$work/auth-header")
+  local report status=0
+  report=$(curl --silent --show-error --fail-with-body --unix-socket "${host#unix://}" --request POST \
+    --header @"$work/auth-header" "http://engine/v$api/images/$repository@$digest/push") || status=$?
+  rm -rf "$work"
+  docker image rm "$repository@$digest" >/dev/null
+  jq --raw-output '.status // empty' <<<"$report" | print_untrusted
+  if ((status != 0)) || jq --exit-status 'select(.errorDetail)' <<<"$report" >/dev/null; then
+    error "pushing $repository@$digest failed: $(jq --raw-output '.errorDetail.message // .message // empty' <<<"$report" | head -n 1)"
+    return 1
+  fi
+}
+
+if [ "$PUSH_BY_DIGEST" = true ]; then
+  group "Push $IMAGE@$IMAGE_ID by digest"
+  push_by_digest "$IMAGE" "$IMAGE_ID" "$REGISTRY" "$USERNAME" "$PASSWORD"
+  endgroup
+  # The registry's own answer: the pushed index, under the digest the tests ran against.
+  docker buildx imagetools inspect --raw "$IMAGE@$IMAGE_ID" >/dev/null
+  set_output pushed true
+  set_output refs ""
+  set_output digest "$IMAGE_ID"
+  echo "Pushed the tested image $IMAGE@$IMAGE_ID, no tag"
+  exit 0
+fi
 
 mapfile -t refs <<<"$REFS"
 # The digest is the registry's own report of each push ("<tag>: digest: sha256:... size: N"), never the engine's

@@ -3,34 +3,26 @@
 # registry and image once, and decides, once, whether this run pushes and which tags. Later steps use only these
 # outputs:
 # push (true/false), registry (lower-cased; index.docker.io is docker.io), image (in full, lower-cased),
-# refs (newline-separated), compose-project (unique per job, attempt and call, so teardown removes exactly
+# refs (newline-separated; none with push-by-digest), push-by-digest (true/false), compose-project (unique per job, attempt and call, so teardown removes exactly
 # what this call made and `compose ps` never sees another job's containers), build-file (a Compose override
 # of the builds: the published image's OCI labels, set at build time so the image tested is the image pushed,
 # labels included; and the layer cache), write-cache (true/false), cache-ref (<image>:buildcache) and cache-kind
 # (registry or inline, by the engine's image store; empty without a cache), platforms (comma-separated; empty: the
 # engine's own), attest (true where the published image carries a provenance attestation) and sign (true when this
-# run pushes and has a cosign key). Both builds of every run that names an
+# run pushes by tag and has a cosign key). Both builds of every run that names an
 # image read the layer cache; only a push from the default branch writes it, so a branch or a pull request can
 # never put layers into what the default branch builds from.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${WORKING_DIRECTORY:?}" "${COMPOSE_FILE:?}" "${TEST_PROFILE:?}" "${TEST_SERVICE:?}" "${PUBLISH_SERVICE:?}"
-: "${PUSH?}" "${REGISTRY?}" "${IMAGE?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}" "${CACHE?}"
+: "${PUSH?}" "${PUSH_BY_DIGEST?}" "${REGISTRY?}" "${IMAGE?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}" "${CACHE?}"
 : "${PLATFORMS?}" "${COSIGN_PRIVATE_KEY?}" "${EVENT_NAME:?}" "${GIT_REF?}" "${COMMIT_SHA:?}" "${RUN_ID?}" "${RUN_ATTEMPT?}"
 : "${SERVER_URL?}" "${REPOSITORY?}" "${REPOSITORY_NAME?}" "${REPOSITORY_DESCRIPTION?}" "${REPOSITORY_LICENSE?}"
 
 problems=()
 problem() { problems+=("$*"); }
 
-image_name_pattern='^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$'
-registry_pattern='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$'
-tag_pattern='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
-platform_pattern='^[a-z0-9]+/[a-z0-9_]+(/v[0-9]+)?$'
-# A release tag: vX.Y.Z (the v optional), a prerelease (-rc.1) and build metadata (+build.5) allowed.
-semver_pattern='^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
-# Events that may publish with push: true; any other (pull requests, comments, workflow_run, ...) may not.
-publishing_events=(push workflow_dispatch schedule release)
 
 cd "$WORKING_DIRECTORY" 2>/dev/null || { error "working-directory '$WORKING_DIRECTORY' does not exist"; exit 1; }
 if [ ! -f "$COMPOSE_FILE" ]; then
@@ -52,15 +44,9 @@ on_default_branch=false
 [ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "refs/heads/$DEFAULT_BRANCH" ] && on_default_branch=true
 git_tag=""
 [[ $GIT_REF != refs/tags/* ]] || git_tag=${GIT_REF#refs/tags/}
-# A release tag vX.Y.Z also publishes X.Y.Z, X.Y and X; a prerelease or a build only its full version (a
-# Docker tag cannot hold +, so build metadata is joined with _).
-release_tags=()
-if [[ $git_tag =~ $semver_pattern ]]; then
-  release_version=${git_tag#v}
-  release_tags=("${release_version//+/_}")
-  [ -n "${BASH_REMATCH[4]}${BASH_REMATCH[5]}" ] ||
-    release_tags+=("${BASH_REMATCH[1]}.${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}")
-fi
+# The version the OCI labels give a release, build metadata and all.
+release_version=""
+[[ ! $git_tag =~ $semver_pattern ]] || release_version=${git_tag#v}
 
 case "$PUSH" in
   auto)
@@ -83,6 +69,10 @@ case "$PUSH" in
   false) push=false ;;
   *) problem "push must be auto, true or false, not '$PUSH'" ;;
 esac
+case "$PUSH_BY_DIGEST" in
+  true | false) ;;
+  *) problem "push-by-digest must be true or false, not '$PUSH_BY_DIGEST'" ;;
+esac
 
 registry=${REGISTRY,,}
 [ "$registry" != index.docker.io ] || registry=docker.io
@@ -97,14 +87,16 @@ if [ "${push:-false}" = true ]; then
   [ -n "$IMAGE" ] || problem "image is required to push (e.g. user/page-tracker)"
   [ -n "$USERNAME" ] || problem "username is required to push to $registry"
   [ -n "$PASSWORD" ] || problem "password is required to push to $registry"
-  tags=("$COMMIT_SHA")
-  # latest names what the default branch runs; a tag, a release or another branch never moves it.
-  [ "$on_default_branch" = false ] || tags+=(latest)
-  tags+=("${release_tags[@]}")
-  if [ -n "$git_tag" ] && [ "${#release_tags[@]}" -eq 0 ]; then
+  if ! tag_lines=$(publish_tags "$GIT_REF" "${DEFAULT_BRANCH:-}" "$COMMIT_SHA"); then
     problem "tag '$git_tag' is not a release version: push tags like v1.2.3 (or v1.2.3-rc.1 for a prerelease)"
   fi
+  mapfile -t tags < <(list_items <<<"$tag_lines")
   mapfile -t extra_tags < <(list_items <<<"$EXTRA_TAGS")
+  # One platform's image pushed by digest carries no tag: the merge action tags the index of all platforms.
+  if [ "$PUSH_BY_DIGEST" = true ]; then
+    tags=()
+    ((${#extra_tags[@]} == 0)) || problem "tags cannot be given with push-by-digest: the merge action tags the index"
+  fi
   for tag in "${tags[@]}" "${extra_tags[@]}"; do
     [[ $tag =~ $tag_pattern ]] || problem "tag '$tag' is not a valid image tag"
     refs+=("$image:$tag")
@@ -143,9 +135,19 @@ if ((${#platforms[@]})); then
   fi
 fi
 
+# One platform's job of several: its image, tested, goes to the registry by digest for the merge action to index.
+if [ "$PUSH_BY_DIGEST" = true ]; then
+  ((${#platforms[@]} <= 1)) ||
+    problem "push-by-digest pushes one platform's image, not '$PLATFORMS': run a job per platform and merge their digests with the merge action"
+  [ "$image_store" = containerd ] ||
+    problem "push-by-digest needs the containerd image store, which keeps the image's index and provenance as built; this engine has the classic store: turn the store on (Docker 29's default) or push by tag"
+  [ -z "$COSIGN_PRIVATE_KEY" ] ||
+    problem "cosign-key is given with push-by-digest: give it to the merge action, which signs the index of every platform"
+fi
+
 # A run that pushes signs when given a key; the key itself is never printed.
 sign=false
-if [ -n "$COSIGN_PRIVATE_KEY" ] && [ "${push:-false}" = true ]; then
+if [ -n "$COSIGN_PRIVATE_KEY" ] && [ "${push:-false}" = true ] && [ "$PUSH_BY_DIGEST" = false ]; then
   sign=true
   grep -qE '^-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----$' <<<"$COSIGN_PRIVATE_KEY" ||
     problem "cosign-key is not a cosign private key (the contents of cosign.key from cosign generate-key-pair)"
@@ -253,6 +255,7 @@ set_output push "$push"
 set_output registry "$registry"
 set_output image "$image"
 set_output refs "$(printf '%s\n' "${refs[@]}")"
+set_output push-by-digest "$PUSH_BY_DIGEST"
 set_output build-file "$build_file"
 set_output write-cache "$write_cache"
 set_output cache-ref "$cache_ref"

@@ -10,6 +10,9 @@ import yaml
 from testkit.harness import REPO_ROOT
 
 ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+# The merge action (org/tracker-ci/merge@v1): the index of the digests that one job per platform pushed.
+MERGE_ACTION_FILE = REPO_ROOT / "merge" / "action.yml"
+MERGE_ACTION = yaml.safe_load(MERGE_ACTION_FILE.read_text(encoding="utf-8"))
 INPUTS = ACTION["inputs"]
 INPUT_EXPRESSION = re.compile(r"\$\{\{ inputs\.([a-z-]+) \}\}")
 
@@ -63,3 +66,33 @@ def github_outputs(text: str) -> dict:
             name, value = line.split("=", 1)
             found[name] = value
     return found
+
+
+def login_step_env(registry, password: str, outputs: Path, runner_temp: Path) -> dict:
+    """The environment action.yml gives login.sh."""
+    return {
+        **os.environ,
+        "REGISTRY": "docker.io",
+        "USERNAME": registry.username,
+        "PASSWORD": password,
+        "GITHUB_OUTPUT": str(outputs),
+        "RUNNER_TEMP": str(runner_temp),
+    }
+
+
+def push_step_env(image_id: str, repository: str, outputs: Path) -> dict:
+    """The environment action.yml gives push.sh for one tag, v1, and no layer cache."""
+    return {
+        **os.environ,
+        "REGISTRY": "docker.io",
+        "IMAGE": f"docker.io/{repository}",
+        "IMAGE_ID": image_id,
+        "REFS": f"docker.io/{repository}:v1",
+        "PUSH_BY_DIGEST": "false",
+        "USERNAME": "",
+        "PASSWORD": "",
+        "WRITE_CACHE": "false",
+        "CACHE_REF": "",
+        "CACHE_KIND": "",
+        "GITHUB_OUTPUT": str(outputs),
+    }

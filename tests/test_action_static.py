@@ -1,4 +1,4 @@
-"""The composite action, statically checked: schema, shellcheck, zizmor, actionlint, and its documentation's tables."""
+"""The composite actions, statically checked: schema, shellcheck, zizmor, actionlint, and their documentation's tables."""
 
 import re
 from pathlib import Path
@@ -6,27 +6,35 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testkit.action import ACTION, input_mismatches
+from testkit.action import ACTION, MERGE_ACTION, MERGE_ACTION_FILE, input_mismatches
 from testkit.harness import REPO_ROOT, actionlint, require_command, run
 from testkit.markdown import markdown_table
 from testkit.projects import bake
 from testkit.template import DEFAULT_ANSWERS
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
+# Each action's metadata, and the page that documents its inputs and outputs.
+ACTIONS = {
+    "action": (REPO_ROOT / "action.yml", ACTION, REPO_ROOT / "docs" / "action.md"),
+    "merge": (MERGE_ACTION_FILE, MERGE_ACTION, REPO_ROOT / "docs" / "merge.md"),
+}
 
 
-def test_should_match_the_github_actions_schema():
-    run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-actions", REPO_ROOT / "action.yml"])
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_should_match_the_github_actions_schema(name):
+    run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-actions", ACTIONS[name][0]])
 
 
 def test_should_keep_its_scripts_shellcheck_clean():
     run([require_command("shellcheck"), "--external-sources", *ACTION_SCRIPTS], cwd=REPO_ROOT)
 
 
-def test_should_name_each_step_script_after_the_step_that_runs_it():
-    # Given: each step of action.yml and the script it runs
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_should_name_each_step_script_after_the_step_that_runs_it(name):
+    # Given: each step of the action and the script it runs
     step_of_script = {
-        re.search(r"action/([a-z]+)\.sh", step["run"]).group(1): step["name"] for step in ACTION["runs"]["steps"]
+        re.search(r"action/([a-z-]+)\.sh", step["run"]).group(1): step["name"]
+        for step in ACTIONS[name][1]["runs"]["steps"]
     }
 
     # When: the first line of each script's header comment
@@ -42,7 +50,7 @@ def test_should_name_each_step_script_after_the_step_that_runs_it():
 def test_should_have_no_zizmor_findings_in_the_action_or_our_workflows():
     # Given: the auditor persona, the strictest, and no policy file that could silence a rule
     workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
-    inputs = [REPO_ROOT / "action.yml", *workflows, REPO_ROOT / ".github" / "dependabot.yml"]
+    inputs = [REPO_ROOT / "action.yml", MERGE_ACTION_FILE, *workflows, REPO_ROOT / ".github" / "dependabot.yml"]
 
     # When / Then
     run([require_command("zizmor"), "--offline", "--persona", "auditor", "--no-config", *inputs])
@@ -130,10 +138,11 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
         assert input_mismatches(step, action) == [], step
 
 
-def test_should_document_every_input_and_output_in_the_action_docs():
+@pytest.mark.parametrize("name", sorted(ACTIONS))
+def test_should_document_every_input_and_output_in_the_action_docs(name):
     # Given
-    action = ACTION
-    docs = (REPO_ROOT / "docs" / "action.md").read_text(encoding="utf-8")
+    _, action, page = ACTIONS[name]
+    docs = page.read_text(encoding="utf-8")
 
     # When
     inputs = {row[0].strip("`"): (row[1], row[2]) for row in markdown_table(docs, "## Inputs")}
@@ -141,7 +150,12 @@ def test_should_document_every_input_and_output_in_the_action_docs():
 
     # Then
     assert inputs == {
-        name: (f"`{spec['default']}`" if spec["default"] else "(empty)", spec["description"].strip())
-        for name, spec in action["inputs"].items()
+        name: (_documented_default(spec), spec["description"].strip()) for name, spec in action["inputs"].items()
     }
     assert outputs == {name: spec["description"].strip() for name, spec in action["outputs"].items()}
+
+
+def _documented_default(spec: dict) -> str:
+    if spec.get("required"):
+        return "required"
+    return f"`{spec['default']}`" if spec["default"] else "(empty)"

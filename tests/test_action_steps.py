@@ -5,44 +5,16 @@ summary.sh from what action.yml hands it after each kind of run."""
 import os
 import re
 import secrets
-from pathlib import Path
 
 import pytest
 
-from testkit.action import action_test_env, github_outputs
+from testkit.action import action_test_env, github_outputs, login_step_env, push_step_env
 from testkit.compose import compose_leftovers
 from testkit.cosign import COSIGN_DIR, generate_key_pair, verify
 from testkit.harness import REPO_ROOT, engine_image_store, run
 from testkit.markdown import markdown_table
 from testkit.projects import unique_name
 from testkit.template import derived
-
-
-def _login_env(registry, password: str, outputs: Path, runner_temp: Path) -> dict:
-    """The environment action.yml gives login.sh."""
-    return {
-        **os.environ,
-        "REGISTRY": "docker.io",
-        "USERNAME": registry.username,
-        "PASSWORD": password,
-        "GITHUB_OUTPUT": str(outputs),
-        "RUNNER_TEMP": str(runner_temp),
-    }
-
-
-def _push_env(image_id: str, repository: str, outputs: Path) -> dict:
-    """The environment action.yml gives push.sh for one tag, v1, and no layer cache."""
-    return {
-        **os.environ,
-        "REGISTRY": "docker.io",
-        "IMAGE": f"docker.io/{repository}",
-        "IMAGE_ID": image_id,
-        "REFS": f"docker.io/{repository}:v1",
-        "WRITE_CACHE": "false",
-        "CACHE_REF": "",
-        "CACHE_KIND": "",
-        "GITHUB_OUTPUT": str(outputs),
-    }
 
 
 def _image_id(reference: str) -> str:
@@ -58,8 +30,9 @@ def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, ti
     repository = f"{unique_name('leak').replace('-', '')}/tiny"
     outputs = tmp_path / "outputs"
     outputs.touch()
-    login_env = _login_env(registry, password, outputs, tmp_path)
-    push_env = _push_env(_image_id(tiny_image), repository, outputs)
+    login_env = login_step_env(registry, password, outputs, tmp_path)
+    push_env = {**push_step_env(_image_id(tiny_image), repository, outputs), "USERNAME": registry.username,
+                "PASSWORD": password}  # fmt: skip
 
     try:
         # When: each step traced command by command
@@ -94,7 +67,7 @@ def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_
     elsewhere, ours = f"{namespace}/elsewhere", f"{namespace}/tiny"
     outputs = tmp_path / "outputs"
     outputs.touch()
-    run([REPO_ROOT / "action" / "login.sh"], env=_login_env(registry, registry.password, outputs, tmp_path))
+    run([REPO_ROOT / "action" / "login.sh"], env=login_step_env(registry, registry.password, outputs, tmp_path))
     docker = {**os.environ, "DOCKER_CONFIG": github_outputs(outputs.read_text())["docker-config"]}
     run(["docker", "tag", tiny_image, f"{elsewhere}:one"])
     run(["docker", "push", "--quiet", f"{elsewhere}:one"], env=docker)
@@ -106,7 +79,7 @@ def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_
 
     try:
         # When
-        run([REPO_ROOT / "action" / "push.sh"], env={**_push_env(image_id, ours, outputs), **docker})
+        run([REPO_ROOT / "action" / "push.sh"], env={**push_step_env(image_id, ours, outputs), **docker})
 
         # Then
         assert f"{elsewhere}@{index_digest}" in carried
@@ -115,7 +88,7 @@ def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_
         if engine_image_store() == "classic":
             assert digest != index_digest, "the case that tells a carried digest from the pushed one is gone"
     finally:
-        run([REPO_ROOT / "action" / "logout.sh"], env={**_push_env(image_id, ours, outputs), **docker})
+        run([REPO_ROOT / "action" / "logout.sh"], env={**push_step_env(image_id, ours, outputs), **docker})
         run(["docker", "rmi", "--force", image_id], check=False)
 
 
@@ -128,7 +101,7 @@ def test_should_sign_the_digest_this_run_pushed_not_what_a_tag_named_before(stan
     image = f"docker.io/{repository}"
     outputs = tmp_path / "outputs"
     outputs.touch()
-    run([REPO_ROOT / "action" / "login.sh"], env=_login_env(registry, registry.password, outputs, tmp_path))
+    run([REPO_ROOT / "action" / "login.sh"], env=login_step_env(registry, registry.password, outputs, tmp_path))
     docker = {
         **os.environ,
         **stand_in_hub.client_env,
@@ -137,7 +110,7 @@ def test_should_sign_the_digest_this_run_pushed_not_what_a_tag_named_before(stan
     earlier = f"{image}:latest"
     run(["docker", "build", "--quiet", "--tag", earlier, "-"], input=f"FROM {tiny_image}\nLABEL run=earlier\n")
     run(["docker", "push", "--quiet", earlier], env=docker)
-    push_env = {**_push_env(_image_id(tiny_image), repository, outputs), **docker, "REFS": f"{image}:1.2.3"}
+    push_env = {**push_step_env(_image_id(tiny_image), repository, outputs), **docker, "REFS": f"{image}:1.2.3"}
     run([REPO_ROOT / "action" / "push.sh"], env=push_env)
     digest = github_outputs(outputs.read_text())["digest"]
     keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))

@@ -115,6 +115,8 @@ def test_should_normalise_registry_and_image_once_for_every_later_step(
             ["SHA", "1.2.3", "1.2", "1"],
             id="release-event",
         ),
+        pytest.param({"PUSH_BY_DIGEST": "true"}, [], id="by-digest-no-tag"),
+        pytest.param({"PUSH_BY_DIGEST": "true", "GIT_REF": "refs/tags/v1.2.3"}, [], id="by-digest-release-no-tag"),
     ],
 )
 def test_should_move_latest_only_from_the_default_branch(baked_for_validation, tmp_path, inputs, tags):
@@ -291,6 +293,36 @@ def test_should_build_the_published_image_for_each_platform_given(
 
 
 @pytest.mark.parametrize(
+    ("platforms", "accepted"),
+    [
+        pytest.param("", True, id="the-engines-own"),
+        pytest.param("linux/arm64", True, id="one"),
+        pytest.param("linux/amd64,linux/arm64", False, id="two"),
+    ],
+)
+def test_should_push_by_digest_one_platform_of_the_containerd_store(
+    baked_for_validation, tmp_path, engine_with_store, platforms, accepted
+):
+    # Given
+    store, docker_path = engine_with_store
+
+    # When
+    result, outputs = _validate(
+        baked_for_validation, tmp_path, **PUSHING, PUSH_BY_DIGEST="true", PLATFORMS=platforms, **docker_path
+    )
+
+    # Then: one platform, where the store keeps its index and provenance as built; no tag, no signature of its own
+    if store == "classic" or not accepted:
+        assert result.returncode != 0
+        expected = "needs the containerd image store" if store == "classic" else "pushes one platform's image"
+        assert expected in result.stdout
+        return
+    assert result.returncode == 0, result.stdout + result.stderr
+    pushed = {name: outputs[name] for name in ("push", "push-by-digest", "refs", "sign", "attest")}
+    assert pushed == {"push": "true", "push-by-digest": "true", "refs": "", "sign": "false", "attest": "true"}
+
+
+@pytest.mark.parametrize(
     ("platforms", "message"),
     [
         pytest.param("arm64", "platform 'arm64' is not an os/architecture pair", id="no-os"),
@@ -381,6 +413,17 @@ def test_should_refuse_a_signing_it_cannot_do_before_any_work(  # pylint: disabl
         pytest.param({"PUBLISH_SERVICE": "api"}, "service 'api' is not in", id="unknown-publish-service"),
         pytest.param({"PUSH": "yes"}, "push must be auto, true or false", id="bad-push-value"),
         pytest.param({"CACHE": "yes"}, "cache must be true or false, not 'yes'", id="bad-cache-value"),
+        pytest.param({"PUSH_BY_DIGEST": "yes"}, "push-by-digest must be true or false", id="bad-by-digest-value"),
+        pytest.param(
+            {**PUSHING, "PUSH_BY_DIGEST": "true", "EXTRA_TAGS": "edge"},
+            "tags cannot be given with push-by-digest",
+            id="by-digest-with-tags",
+        ),
+        pytest.param(
+            {**PUSHING, "PUSH_BY_DIGEST": "true", "COSIGN_PRIVATE_KEY": "any"},
+            "give it to the merge action",
+            id="by-digest-with-cosign-key",
+        ),
         pytest.param({"IMAGE": "Bad Image"}, "is not a valid repository name", id="bad-image-without-push"),
         pytest.param(
             {**PUSHING, "PUSH": "true", "EVENT_NAME": "pull_request"}, "refused on pull_request", id="push-on-pr"
