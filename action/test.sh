@@ -14,10 +14,20 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${PUBLISH_SERVICE:?}" "${PLATFORMS?}"
 cd "$WORKING_DIRECTORY"
 
+# The services' published ports, cleared for the test run (Compose's !reset): the end-to-end tests reach the services
+# on the project's network, and two runs on one engine (matrix jobs on a shared self-hosted runner, act) would
+# otherwise fight over the same host ports.
+# Ref: https://docs.docker.com/reference/compose-file/merge/#reset-value
+ports_file=$(mktemp --suffix=.yml "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-ports.XXXXXX")
+docker compose --file "$COMPOSE_FILE" --profile "$TEST_PROFILE" config --no-interpolate --format json |
+  jq --raw-output '[.services | to_entries[] | select(.value.ports) | .key] |
+    if length == 0 then "services: {}" else "services:", (.[] | "  \(@json):\n    ports: !reset []") end' \
+    >"$ports_file"
+
 # The compose command of the project under test, derived once: its test profile active, with the build settings
-# that validate.sh wrote (OCI labels, layer cache, platforms) when there are any.
+# that validate.sh wrote (OCI labels, layer cache, platforms) when there are any, and no published ports.
 compose=(docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE" ${BUILD_FILE:+--file "$BUILD_FILE"}
-  --profile "$TEST_PROFILE")
+  --file "$ports_file" --profile "$TEST_PROFILE")
 readonly compose
 
 tear_down() {
@@ -27,6 +37,7 @@ tear_down() {
   rm -f "${early_start_log:-}"
   # Nothing of a test run is kept: no graceful stops to wait for.
   "${compose[@]}" down --volumes --remove-orphans --timeout 0 || true
+  rm -f "$ports_file"
   endgroup
 }
 trap tear_down EXIT

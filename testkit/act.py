@@ -1,6 +1,7 @@
 """act, the local GitHub Actions runner: a workflow of a git repository run on this host."""
 
 import json
+import os
 import secrets
 import subprocess
 from dataclasses import dataclass
@@ -19,6 +20,12 @@ LOCAL_ACTIONS = {ACTION_REF: REPO_ROOT} | {
     for action, pin in COOKIECUTTER_JSON["_github_actions"].items()
     if action != "actions/checkout"
 }
+
+
+# Every runner label the template's jobs run on (cookiecutter.json's table), each mapped to this host: act runs the
+# jobs here. An arm64 runner's job builds and tests linux/arm64 as on GitHub's arm64 runners, because the
+# template gives each job its platform; here the arm64 image runs under QEMU, the stand-in for a native runner.
+RUNNER_LABELS = ["ubuntu-latest", *COOKIECUTTER_JSON["_github_runners"].values()]
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,7 @@ class ActRunner:
         (files / "vars.env").write_text(_dotenv(variables or {}), encoding="utf-8")
         args = [
             self.act, event,
-            "-P", "ubuntu-latest=-self-hosted",
+            *(option for label in dict.fromkeys(RUNNER_LABELS) for option in ("-P", f"{label}=-self-hosted")),
             "-e", files / "event.json",
             "--secret-file", files / "secrets.env",
             "--var-file", files / "vars.env",
@@ -65,8 +72,12 @@ class ActRunner:
             args += ["--actor", actor]
         if workflow:
             args += ["-W", workflow]
+        # The upload-artifact and download-artifact stand-ins keep this run's artifacts here (tests/stand_ins).
+        env = (os.environ if env is None else env) | {"TRACKER_CI_ARTIFACTS": str(files / "artifacts")}
         result = run(args, check=False, cwd=repo, stdin=subprocess.DEVNULL, timeout=1500, env=env)
-        return ActResult(result.returncode, result.stdout + result.stderr)
+        log = result.stdout + result.stderr
+        (files / "act.log").write_text(log, encoding="utf-8")  # whole, where a failing test shows only its tail
+        return ActResult(result.returncode, log)
 
 
 def _dotenv(values: dict) -> str:

@@ -37,11 +37,13 @@ REPOSITORY_FACTS = {"description": 'Counts "views" in $REDIS', "license": {"spdx
 
 class ActScenario:
     """A baked project, committed in its own git repository, whose own workflow act runs against the
-    stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs the job on this host, does not
+    stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs every job on this host, whatever its
+    runner label (an arm64 runner's job builds and tests linux/arm64 under QEMU, testkit/act.py), does not
     enforce the `registry` environment's branch rule (the tests give secrets to every run and check that
     the pull-request job never uses them), and runs stand-ins for the other pinned actions (tests/stand_ins):
-    docker/login-action, docker/setup-qemu-action (Debian's QEMU, registered by the bootstrap) and
-    sigstore/cosign-installer (the bootstrap's cosign)."""
+    docker/login-action, docker/setup-qemu-action (Debian's QEMU, registered by the bootstrap),
+    sigstore/cosign-installer (the bootstrap's cosign), and actions/upload-artifact and download-artifact (a
+    folder per act run)."""
 
     def __init__(self, cookies, hub, act_runner, docker_env, **answers):
         self.act_runner = act_runner
@@ -264,9 +266,9 @@ def _logged_in_config(scenario, folder) -> dict:
 def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_end(
     scenario_for, cookies, tmp_path, tiny_image
 ):
-    # Given: the default answers but both platforms, and a cosign key pair: its private key and password in the
-    # publish environment's secrets
-    scenario = scenario_for(platforms="linux/amd64,linux/arm64")
+    # Given: the default answers but both platforms in one job, arm64 under QEMU (for runners without arm64), and a
+    # cosign key pair: its private key and password in the publish environment's secrets
+    scenario = scenario_for(platforms="linux/amd64,linux/arm64", arm64_runner="qemu")
     keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
     signing = {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
 
@@ -327,6 +329,87 @@ def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_e
     assert pr_outputs["tested-platforms"] == "linux/amd64,linux/arm64"
     assert "pushed=true" not in pull_request.log and "Signed " not in pull_request.log
     assert scenario.registry.tags(scenario.repository) == tags
+
+
+def _job_outputs(log: str, job_name: str) -> dict:
+    """The step outputs of one job of the log (act prefixes each line with `[<workflow>/<job name>]`)."""
+    return _outputs("\n".join(line for line in log.splitlines() if f"/{job_name}" in line.split("]", 1)[0]))
+
+
+MERGE_JOB = "Merge the tested platforms into one tagged, signed index"
+# A bug of the served app on arm64 alone: the unit tests (gates of every platform's build) do not serve it.
+ARM64_ONLY_BUG = """def off_by_one() -> int:
+    \"\"\"One too many, on arm64 under gunicorn only.\"\"\"
+    return int(platform.machine() == "aarch64" and "gunicorn" in sys.modules)
+
+
+"""
+
+
+@pytest.mark.act
+@pytest.mark.image_store
+def test_should_test_each_platform_in_its_own_job_then_merge_tag_and_sign_exactly_those(scenario_for, tmp_path):
+    # Given: both platforms, each in a job on a runner of its own (the arm64 runner's label mapped to this host,
+    # its image under QEMU, the stand-in for a native runner: testkit/act.py), and a cosign key pair
+    scenario = scenario_for(platforms="linux/amd64,linux/arm64", arm64_runner="native")
+    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
+    signing = {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
+
+    # When
+    result, _ = scenario.run("push", more_secrets=signing)
+
+    # Then, on the classic image store (ubuntu-24.04): each platform's job refused before any build, nothing pushed
+    if engine_image_store() == "classic":
+        assert result.exit_code != 0
+        assert "push-by-digest needs the containerd image store" in result.log
+        assert scenario.registry.tags(scenario.repository) == []
+        return
+    # ... on the containerd store: one index of exactly the two platforms, each manifest the one its job tested
+    assert result.exit_code == 0, result.log[-6000:]
+    merged = _job_outputs(result.log, MERGE_JOB)
+    images, attestations = _index_entries(scenario.registry, scenario.repository, "latest")
+    assert sorted(images) == ["linux/amd64", "linux/arm64"]
+    for platform, digest in images.items():
+        assert re.search(rf"End-to-end tests passed on {platform} against image sha256:[0-9a-f]{{64}} \(manifest {digest}\)",
+                         result.log), platform  # fmt: skip
+    tags = [scenario.sha, "latest"]
+    assert {tag: scenario.registry.manifest_digest(scenario.repository, tag) for tag in tags} == dict.fromkeys(
+        tags, merged["digest"]
+    )
+    assert sorted(attestations) == sorted(images.values())
+    # ... signed: the index's signature verifies with the public key
+    assert merged["signed"] == "true"
+    env = _logged_in_config(scenario, tmp_path / "verifier")
+    verified, output = verify(f"{scenario.image}@{merged['digest']}", keys.public_key, env)
+    assert verified, output
+    tags = scenario.registry.tags(scenario.repository)
+
+    # When: a pull request
+    pull_request, _ = scenario.run("pull_request", more_secrets=signing)
+
+    # Then: both platforms tested, nothing pushed or signed
+    assert pull_request.exit_code == 0, pull_request.log[-6000:]
+    for platform in images:
+        assert f"End-to-end tests passed on {platform}" in pull_request.log
+    assert "pushed=true" not in pull_request.log and "Signed " not in pull_request.log
+    assert scenario.registry.tags(scenario.repository) == tags
+
+    # When: a commit whose served app is wrong on arm64 alone (its unit tests, not served, pass)
+    app = next((scenario.path / "web" / "src").glob("*/app.py"))
+    source = app.read_text(encoding="utf-8")
+    source = source.replace("import os\n", "import os\nimport platform\nimport sys\n", 1)
+    source = source.replace("\napp = Flask(__name__)\n", "\n\n" + ARM64_ONLY_BUG + "app = Flask(__name__)\n", 1)
+    app.write_text(source.replace("{page_views} times", "{page_views + off_by_one()} times"), encoding="utf-8")
+    git_commit(scenario.path, "Count one too many on arm64")
+    broken, _ = scenario.run("push", more_secrets=signing)
+
+    # Then: arm64's end-to-end tests failed, so no tag moved and nothing was signed
+    assert broken.exit_code != 0
+    assert "end-to-end tests failed on linux/arm64" in broken.log, broken.log[-6000:]
+    assert "End-to-end tests passed on linux/amd64" in broken.log
+    assert MERGE_JOB not in "".join(line for line in broken.log.splitlines() if "Success" in line)
+    assert scenario.registry.tags(scenario.repository) == tags
+    assert scenario.registry.manifest_digest(scenario.repository, "latest") == merged["digest"]
 
 
 def _deploy_signature_check(cookies) -> str:

@@ -8,7 +8,7 @@ import yaml
 
 from testkit.harness import REPO_ROOT
 from testkit.projects import bake
-from testkit.template import COOKIECUTTER_JSON
+from testkit.template import COOKIECUTTER_JSON, derived
 
 PINS = COOKIECUTTER_JSON["_github_actions"]
 USES = re.compile(r"^\s*(?:- )?uses: (\S+?)(?: # (\S+))?$", re.MULTILINE)
@@ -20,6 +20,11 @@ WORKFLOW_VARIANTS = [
     pytest.param({"ci": "inline", "registry": "ghcr.io", "image_namespace": "octo-org"}, id="inline-ghcr"),
     pytest.param({"ci": "inline", "registry": "registry.example.com:5000", "default_branch": "trunk"}, id="inline-own"),
     pytest.param({"registry": "registry.example.com:5000", "default_branch": "trunk"}, id="action-own-registry"),
+    pytest.param({"platforms": "linux/amd64,linux/arm64"}, id="job-per-platform-docker-hub"),
+    pytest.param(
+        {"platforms": "linux/amd64,linux/arm64", "registry": "ghcr.io", "image_namespace": "octo-org"},
+        id="job-per-platform-ghcr",
+    ),
 ]
 
 
@@ -40,6 +45,8 @@ def _unverified(pins: dict) -> list[str]:
 def test_should_keep_one_table_of_pins_each_the_commit_of_its_release_tag():
     assert set(PINS) == {
         "actions/checkout",
+        "actions/download-artifact",
+        "actions/upload-artifact",
         "docker/login-action",
         "docker/setup-qemu-action",
         "sigstore/cosign-installer",
@@ -67,10 +74,11 @@ def test_should_pin_every_third_party_action_of_a_generated_workflow_by_commit(c
     # When
     uses = USES.findall(workflow)
 
-    # Then: the tracker-ci action (the answer, by tag until it has a release to pin to) or a pinned one
+    # Then: the tracker-ci action or its merge action (the answer, by tag until it has a release to pin to) or a
+    # pinned one
     assert uses
     for reference, version in uses:
-        if reference == COOKIECUTTER_JSON["tracker_ci_action"]:
+        if reference in (COOKIECUTTER_JSON["tracker_ci_action"], derived("__merge_action")):
             continue
         action, commit = reference.split("@")
         assert (commit, version) == (PINS[action]["commit"], PINS[action]["version"]), reference
@@ -101,8 +109,9 @@ def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_en
     with_credentials = {name for name, job in jobs.items() if "secrets." in yaml.safe_dump(job)} - {"deploy"}
 
     # Then: read only by default; pull requests read only, no secrets, no environment
+    job_per_platform = "," in answers.get("platforms", "")
     assert workflow["permissions"] == {"contents": "read"}
-    assert with_credentials == {"publish"}
+    assert with_credentials == ({"publish", "merge"} if job_per_platform else {"publish"})
     assert jobs["test"]["if"] == "github.event_name == 'pull_request'"
     assert jobs["test"]["permissions"] == {"contents": "read"}
     assert "environment" not in jobs["test"]
@@ -120,6 +129,14 @@ def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_en
     assert publish["environment"] == "registry"
     write = {"packages": "write"} if answers.get("registry") == "ghcr.io" else {}
     assert publish["permissions"] == {"contents": "read", **write}
+    if job_per_platform:  # the merge job: only after every platform's publish job, in the same environment
+        merge = jobs["merge"]
+        assert (merge["needs"], merge["environment"], merge["permissions"]) == (
+            "publish",
+            "registry",
+            {"contents": "read", **write},
+        )
+        assert "if" not in merge
 
 
 def test_should_cancel_only_a_superseded_pull_request_run_never_a_mainline_push(cookies):
@@ -142,6 +159,7 @@ def test_should_cancel_only_a_superseded_pull_request_run_never_a_mainline_push(
         # The inline workflow reports no digest to deploy: its README says to run deploy.sh by hand.
         pytest.param({"deploy": "swarm", "ci": "inline"}, False, id="inline-swarm"),
         pytest.param({}, False, id="action-no-deploy"),
+        pytest.param({"deploy": "swarm", "platforms": "linux/amd64,linux/arm64"}, True, id="job-per-platform-swarm"),
     ],
 )
 def test_should_deploy_only_the_pushed_digest_after_a_default_branch_push_in_the_production_environment(
@@ -158,12 +176,16 @@ def test_should_deploy_only_the_pushed_digest_after_a_default_branch_push_in_the
     assert ("deploy" in jobs) == deploys
     if deploys:
         deploy = jobs["deploy"]
-        assert deploy["needs"] == "publish"
+        pushed_by = "merge" if "," in answers.get("platforms", "") else "publish"
+        assert deploy["needs"] == pushed_by
         assert deploy["if"] == f"github.event_name == 'push' && github.ref == 'refs/heads/{branch}'"
         assert deploy["environment"] == "production"
         assert deploy["permissions"] == {"contents": "read"}
-        assert jobs["publish"]["outputs"] == {"digest": "${{ steps.pipeline.outputs.digest }}"}
-        assert deploy["env"]["IMAGE"] == "docker.io/realpython/page-tracker@${{ needs.publish.outputs.digest }}"
+        step = {"publish": "pipeline", "merge": "merge"}[pushed_by]
+        assert jobs[pushed_by]["outputs"] == {"digest": f"${{{{ steps.{step}.outputs.digest }}}}"}
+        assert (
+            deploy["env"]["IMAGE"] == f"docker.io/realpython/page-tracker@${{{{ needs.{pushed_by}.outputs.digest }}}}"
+        )
         assert not any("IMAGE" in step.get("env", {}) for step in deploy["steps"])
         secrets_used = {name for name in ("DEPLOY_SSH_KEY", "DEPLOY_SSH_KNOWN_HOSTS", "DEPLOY_SSH_TARGET", "REDIS_PASSWORD")
                         if f"secrets.{name}" in yaml.safe_dump(deploy)}  # fmt: skip

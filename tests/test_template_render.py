@@ -65,6 +65,13 @@ SUPPORTED = [
         "deploy/deploy.sh": ["default_stack=page_tracker", "docker stack deploy"],
     }, [], id="deploy-swarm"),
     pytest.param({"default_branch": "master"}, {".github/workflows/ci.yml": ['- "master"']}, [], id="branch-master"),
+    pytest.param({"platforms": "linux/amd64,linux/arm64"}, {
+        ".github/workflows/ci.yml": ["runner: ubuntu-26.04-arm", 'push-by-digest: "true"', "uses: org/tracker-ci/merge@v1",
+                                     "pattern: digests-*"],
+    }, [], id="platforms-job-per-platform"),
+    pytest.param({"platforms": "linux/amd64,linux/arm64", "arm64_runner": "qemu"}, {
+        ".github/workflows/ci.yml": ["uses: docker/setup-qemu-action@", "platforms: linux/amd64,linux/arm64"],
+    }, [], id="platforms-qemu"),
     pytest.param({"project_name": "Visit Counter"}, {
         "web/pyproject.toml": ['name = "visit-counter"'],
         "web/src/visit_counter/app.py": ["def index"],
@@ -162,7 +169,7 @@ def _assert_lint_clean(project):
     run([require_command("check-jsonschema"), "--builtin-schema", "vendor.dependabot", dependabot])
     if workflows:
         run([require_command("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *workflows])
-        actionlint(*workflows)
+        actionlint(*workflows, runner_labels=COOKIECUTTER_JSON["_github_runners"].values())
         run([require_command("zizmor"), "--offline", "--persona", "auditor", *_zizmor_policy(project), *workflows])
 
 
