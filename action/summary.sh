@@ -3,7 +3,7 @@
 set -euo pipefail
 : "${TEST_OUTCOME?}" "${PUSH_OUTCOME?}" "${E2E_EXIT_CODE?}" "${FAILING_SERVICE?}" "${IMAGE_ID?}"
 : "${PUSHED?}" "${REFS?}" "${DIGEST?}" "${PUSH_DECISION?}" "${LOGIN_OUTCOME?}" "${CACHE_REF?}" "${WRITE_CACHE?}"
-: "${CACHE_KIND?}" "${SIGNED?}" "${SIGN_OUTCOME?}" "${TESTED_PLATFORMS?}" "${ATTEST?}"
+: "${CACHE_KIND?}" "${SIGNED?}" "${SIGN_OUTCOME?}" "${TESTED_PLATFORMS?}" "${ATTEST?}" "${PUSH_BY_DIGEST?}"
 
 if [ "$TEST_OUTCOME" = success ] && [ "$LOGIN_OUTCOME" != failure ] && [ "$PUSH_OUTCOME" != failure ] &&
   [ "$SIGN_OUTCOME" != failure ]; then
@@ -18,7 +18,10 @@ fi
   [ -z "$FAILING_SERVICE" ] || printf '| failing service | %s |\n' "\`$FAILING_SERVICE\`"
   printf '| tested image | %s |\n' "\`${IMAGE_ID:-none}\`"
   printf '| platforms tested end to end | %s |\n' "${TESTED_PLATFORMS:-none}"
-  if [ "$PUSHED" = true ]; then
+  if [ "$PUSHED" = true ] && [ "$PUSH_BY_DIGEST" = true ]; then
+    printf '| pushed | by digest alone, no tag: the merge action tags and signs the index |\n'
+    printf '| digest | %s |\n' "\`$DIGEST\`"
+  elif [ "$PUSHED" = true ]; then
     while IFS= read -r ref; do printf '| pushed | %s |\n' "\`$ref\`"; done <<<"$REFS"
     printf '| digest | %s |\n' "\`$DIGEST\`"
     if [ "$ATTEST" = true ]; then

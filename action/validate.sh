@@ -162,6 +162,11 @@ case "$CACHE" in
     # The test image carries the dependency layers; without a test build there is nothing to cache.
     if [ -n "$IMAGE" ] && builds "$TEST_SERVICE" && builds "$PUBLISH_SERVICE"; then
       cache_ref="$image:buildcache"
+      # A run of one given platform (a job per platform) keeps a cache of its own: the jobs of two platforms
+      # writing one would each replace the other's.
+      if ((${#platforms[@]} == 1)); then
+        cache_ref+="-${platforms[0]//\//-}"
+      fi
       if [ "${push:-false}" = true ] && [ "$on_default_branch" = true ]; then
         write_cache=true
       fi

@@ -16,7 +16,7 @@ from testkit.harness import engine_image_store, git_commit, run
 from testkit.images import empty_engine_but_base_images, remove_images
 from testkit.projects import bake, change_code_only, unique_name
 from testkit.stack import base_images, wait_for_the_edge
-from testkit.template import derived
+from testkit.template import DEFAULT_ANSWERS, derived
 
 
 def _outputs(log: str) -> dict:
@@ -93,13 +93,19 @@ class ActScenario:
         return self.repository if self.registry.host == "docker.io" else self.image
 
 
+# The platform of the scenarios that test something else than platforms: the default answer, both platforms, is
+# the subject of its own test; every other scenario would build and test arm64 under QEMU again, for nothing.
+ONE_PLATFORM = {"platforms": "linux/amd64"}
+
+
 @pytest.fixture
 def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
-    """Makes act scenarios of given answers; removes the registry tags their pushes left on the engine."""
+    """Makes act scenarios of given answers, amd64 alone unless platforms are given (ONE_PLATFORM); removes the
+    registry tags their pushes left on the engine."""
     made = []
 
     def make(**answers):
-        made.append(ActScenario(cookies, stand_in_hub, act_runner, docker_config, **answers))
+        made.append(ActScenario(cookies, stand_in_hub, act_runner, docker_config, **(ONE_PLATFORM | answers)))
         return made[-1]
 
     yield make
@@ -108,15 +114,21 @@ def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
 
 @pytest.fixture
 def scenario(scenario_for):
-    """The default answers: Docker Hub, the tracker-ci action."""
+    """The default answers but amd64 alone: Docker Hub, the tracker-ci action."""
     return scenario_for()
+
+
+def _cosign_secrets(folder) -> tuple:
+    """A cosign key pair, and its private key and password as the publish environment's secrets."""
+    keys = generate_key_pair(folder, secrets.token_urlsafe(12))
+    return keys, {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
 
 
 @pytest.mark.act
 @pytest.mark.parametrize(
     "answers",
     [
-        pytest.param({}, id="default-answers-docker-hub"),
+        pytest.param({}, id="docker-hub"),
         pytest.param({"registry": "ghcr.io"}, id="ghcr-github-token"),
         # The tutorial's own steps, with docker/login-action (its stand-in, see ActScenario).
         pytest.param({"ci": "inline"}, id="inline-workflow"),
@@ -132,7 +144,7 @@ def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(sc
 
     # Then: the action also writes the layer cache; the inline steps have neither cache nor outputs
     assert result.exit_code == 0, result.log[-5000:]
-    cache = ["buildcache"] if answers.get("ci") != "inline" else []
+    cache = ["buildcache-linux-amd64"] if answers.get("ci") != "inline" else []  # one platform's cache
     assert scenario.registry.tags(scenario.repository) == sorted([sha, "latest", *cache])
     if answers.get("ci") != "inline":
         assert outputs["pushed"] == "true"
@@ -153,8 +165,7 @@ def _assert_digest_is_the_registrys_of_every_tag(scenario, outputs, tags):
 @pytest.mark.act
 def test_should_publish_a_release_tag_as_its_versions_signed_with_oci_labels(scenario, tmp_path):
     # Given: a cosign key pair, its private key and password in the publish environment's secrets
-    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
-    signing = {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
+    keys, signing = _cosign_secrets(tmp_path / "keys")
 
     # When
     result, outputs = scenario.run("push", ref="refs/tags/v1.2.3", more_secrets=signing)
@@ -269,8 +280,7 @@ def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_e
     # Given: the default answers but both platforms in one job, arm64 under QEMU (for runners without arm64), and a
     # cosign key pair: its private key and password in the publish environment's secrets
     scenario = scenario_for(platforms="linux/amd64,linux/arm64", arm64_runner="qemu")
-    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
-    signing = {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
+    keys, signing = _cosign_secrets(tmp_path / "keys")
 
     # When
     result, outputs = scenario.run("push", more_secrets=signing)
@@ -349,11 +359,11 @@ ARM64_ONLY_BUG = """def off_by_one() -> int:
 @pytest.mark.act
 @pytest.mark.image_store
 def test_should_test_each_platform_in_its_own_job_then_merge_tag_and_sign_exactly_those(scenario_for, tmp_path):
-    # Given: both platforms, each in a job on a runner of its own (the arm64 runner's label mapped to this host,
-    # its image under QEMU, the stand-in for a native runner: testkit/act.py), and a cosign key pair
-    scenario = scenario_for(platforms="linux/amd64,linux/arm64", arm64_runner="native")
-    keys = generate_key_pair(tmp_path / "keys", secrets.token_urlsafe(12))
-    signing = {"COSIGN_PRIVATE_KEY": keys.private_key, "COSIGN_PASSWORD": keys.password}
+    # Given: the default answers: both platforms, each in a job on a runner of its own (the arm64 runner's label
+    # mapped to this host, its image under QEMU, the stand-in for a native runner: testkit/act.py); a cosign key pair
+    assert (DEFAULT_ANSWERS["platforms"], DEFAULT_ANSWERS["arm64_runner"]) == ("linux/amd64,linux/arm64", "native")
+    scenario = scenario_for(platforms=DEFAULT_ANSWERS["platforms"])
+    keys, signing = _cosign_secrets(tmp_path / "keys")
 
     # When
     result, _ = scenario.run("push", more_secrets=signing)
@@ -489,7 +499,7 @@ def test_should_fail_show_the_logs_and_push_nothing_when_the_e2e_test_breaks(sce
     assert "Log of web-service" in result.log and "Booting worker" in result.log
     assert "Log of redis-service" in result.log and "Ready to accept connections" in result.log
     # (a registry cache, written on the containerd store by the build whose gates passed, is no image)
-    layer_cache = ["buildcache"] if engine_image_store() == "containerd" else []
+    layer_cache = ["buildcache-linux-amd64"] if engine_image_store() == "containerd" else []
     assert scenario.registry.tags(scenario.repository) == layer_cache
 
 

@@ -10,7 +10,7 @@ from testkit.action import ACTION, MERGE_ACTION, MERGE_ACTION_FILE, input_mismat
 from testkit.harness import REPO_ROOT, actionlint, require_command, run
 from testkit.markdown import markdown_table
 from testkit.projects import bake
-from testkit.template import DEFAULT_ANSWERS
+from testkit.template import DEFAULT_ANSWERS, derived
 
 ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
 # Each action's metadata, and the page that documents its inputs and outputs.
@@ -118,10 +118,10 @@ def test_should_catch_an_input_the_action_does_not_declare_and_a_missing_require
 
 
 def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
-    # Given: the generated workflow and ours, and the action's metadata
-    action = ACTION
+    # Given: the generated workflow and ours, and each action's metadata
     generated = bake(cookies) / ".github" / "workflows" / "ci.yml"
     workflows = [generated, REPO_ROOT / ".github" / "workflows" / "ci.yml"]
+    action_of = {"$/": ACTION, DEFAULT_ANSWERS["tracker_ci_action"]: ACTION, derived("__merge_action"): MERGE_ACTION}
 
     # When
     calls = [
@@ -129,13 +129,14 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
         for workflow in workflows
         for job in yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"].values()
         for step in job["steps"]
-        if step.get("uses") in ("$/", DEFAULT_ANSWERS["tracker_ci_action"])
+        if step.get("uses") in action_of
     ]
 
-    # Then
-    assert len(calls) == 3  # the generated test and publish jobs, our dogfood job
+    # Then: the generated test, publish and merge jobs, our dogfood job
+    assert sorted(step["uses"] for step in calls) == sorted(["$/", *[DEFAULT_ANSWERS["tracker_ci_action"]] * 2,
+                                                             derived("__merge_action")])  # fmt: skip
     for step in calls:
-        assert input_mismatches(step, action) == [], step
+        assert input_mismatches(step, action_of[step["uses"]]) == [], step
 
 
 @pytest.mark.parametrize("name", sorted(ACTIONS))

@@ -144,6 +144,7 @@ PUSHED_AND_SIGNED = {
     "PUSHED": "true", "REFS": "docker.io/team/app:0123abc\ndocker.io/team/app:latest", "DIGEST": f"sha256:{'2' * 64}",
     "SIGNED": "true", "TESTED_PLATFORMS": "linux/amd64,linux/arm64", "ATTEST": "true",
     "CACHE_REF": "docker.io/team/app:buildcache", "CACHE_KIND": "registry", "WRITE_CACHE": "true",
+    "PUSH_BY_DIGEST": "false",
 }  # fmt: skip
 
 
@@ -166,6 +167,11 @@ PUSHED_AND_SIGNED = {
         pytest.param({"PUSH_DECISION": "false", "LOGIN_OUTCOME": "skipped", "PUSH_OUTCOME": "skipped",
                       "SIGN_OUTCOME": "skipped", "PUSHED": "", "REFS": "", "DIGEST": "", "SIGNED": ""},
                      "passed", {"pushed": ["no: not a push to the default branch, or push: false"]}, id="pull-request"),
+        pytest.param({"PUSH_BY_DIGEST": "true", "REFS": "", "SIGNED": "", "SIGN_OUTCOME": "skipped",
+                      "TESTED_PLATFORMS": "linux/arm64"}, "passed", {
+            "pushed": ["by digest alone, no tag: the merge action tags and signs the index"],
+            "digest": [f"`sha256:{'2' * 64}`"], "platforms tested end to end": ["linux/arm64"], "signature": [],
+        }, id="pushed-by-digest"),
     ],
 )  # fmt: skip
 def test_should_summarise_what_was_tested_pushed_and_signed(tmp_path, run_, verdict, expected_rows):

@@ -241,6 +241,27 @@ def test_should_let_only_the_default_branch_write_the_layer_cache(
     assert config["test-service"].get("image") == (cache_ref if renamed else None)
 
 
+@pytest.mark.parametrize(
+    ("platforms", "cache_ref"),
+    [
+        pytest.param("", CACHE_REF, id="the-engines-own"),
+        pytest.param("linux/arm64", f"{CACHE_REF}-linux-arm64", id="one-given"),
+    ],
+)
+def test_should_give_a_job_of_one_platform_a_layer_cache_of_its_own(
+    baked_for_validation, tmp_path, engine_with_store, platforms, cache_ref
+):
+    # Given
+    _, docker_path = engine_with_store
+
+    # When: the job of one platform among several (push-by-digest), or a run of the engine's own
+    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, PLATFORMS=platforms, **docker_path)
+
+    # Then: two platforms' jobs never write one cache, each replacing the other's
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert outputs["cache-ref"] == cache_ref
+
+
 @pytest.mark.parametrize("inputs", [PUSHING, {}], ids=["pushing", "test-only"])
 def test_should_attest_the_published_image_where_the_image_store_can_hold_it(
     baked_for_validation, tmp_path, engine_with_store, inputs
