@@ -201,7 +201,9 @@ done
 # (every stage's layers, mode=max) where the engine has the containerd image store; the inline cache of the test
 # image, pushed by push.sh, on the classic store, which exports no other kind. Each is read straight from the
 # registry: an inline cache pulled first is not reused on the classic store, and an inline cache read remotely
-# lost the runtime venv's layer on the containerd store (both seen on Docker 28.5).
+# lost the runtime venv's layer on the containerd store (both seen on Docker 28.5). The cache is a speed-up: a
+# registry cache that cannot be written (ignore-error; seen when two jobs wrote the same content at once) leaves
+# the next run cold, not this one red, as push.sh does with an inline one.
 cache_kind=""
 if [ -n "$cache_ref" ] && [ "$image_store" = containerd ]; then
   cache_kind=registry
@@ -237,7 +239,7 @@ jq --null-input \
   | (if $attest then {provenance: ($provenance | compose_text), sbom: false} else $no_attestations end) as $attestations
   | (if ($platforms | length) > 0 then {platforms: $platforms} else {} end) as $for_platforms
   | {
-      registry: {from: ["type=registry,ref=\($cache_ref)"], to: ["type=registry,ref=\($cache_ref),mode=max"]},
+      registry: {from: ["type=registry,ref=\($cache_ref)"], to: ["type=registry,ref=\($cache_ref),mode=max,ignore-error=true"]},
       inline: {from: [$cache_ref], to: ["type=inline"]}
     }[$cache_kind] as $cache
   | ($cache | if . then {cache_from: (.from | map(compose_text))} else {} end) as $reads

@@ -173,7 +173,7 @@ DRIVER_STATUS = {
 # The layer cache each store's builder reads and (on the default branch) writes.
 CACHE_SETTINGS = {
     "containerd": {"cache_from": [f"type=registry,ref={CACHE_REF}"],
-                   "cache_to": [f"type=registry,ref={CACHE_REF},mode=max"]},
+                   "cache_to": [f"type=registry,ref={CACHE_REF},mode=max,ignore-error=true"]},
     "classic": {"cache_from": [CACHE_REF], "cache_to": ["type=inline"]},
 }  # fmt: skip
 
