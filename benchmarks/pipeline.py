@@ -3,6 +3,10 @@
 ours: the action's own flow (action/test.sh: build, up --wait, e2e tests, teardown) on the default project.
 ours, both platforms: the same for `platforms: linux/amd64,linux/arm64` (with --platforms; the containerd store
 only): the image built for both, arm64 under QEMU user emulation, and the e2e tests run against each.
+a job per platform (with --platforms): the template's default, each platform's job on its own (`platforms: <one>`,
+`push-by-digest: true`), then the merge action's merge of their digests, timed. Here the arm64 job runs under QEMU;
+on a native arm64 runner it is ESTIMATED to take what the amd64 job takes (GitHub's arm64 and amd64 runners are
+alike), so the native-runner wall time is an estimate: the amd64 job (the slower of two like jobs) plus the merge.
 tutorial: its workflow's `docker compose --profile testing up --build --exit-code-from test-service`, then the
 same teardown, on its own Dockerfile, Dockerfile.dev and docker-compose.yml (benchmarks/tutorial/) around
 the same app and tests (the black-isort-flake8 variant: the tutorial's tools), on the same base images.
@@ -28,6 +32,7 @@ Run from the repository root:
 """
 
 import argparse
+import functools
 import os
 import re
 import secrets
@@ -75,14 +80,16 @@ def action_step(script: str, env: dict) -> dict:
 class Ours:
     """The action's steps for a push to the default branch; only the build and test step is timed."""
 
-    def __init__(self, project: Path, workdir: Path, hub: StandInHub, platforms: str = ""):
+    def __init__(  # pylint: disable=too-many-arguments
+        self, project: Path, workdir: Path, hub: StandInHub, platforms: str = "", *, image: str = "", by_digest=False
+    ):
         registry = hub.docker_hub
         # WEB_PORT=0: any free host port, so a benchmark never collides with a running service.
         base = {**os.environ, "RUNNER_TEMP": str(workdir), "WEB_PORT": "0", "REGISTRY": registry.host}
         decided = action_step("validate.sh", {
             **base, **step_env_defaults("validate"), "WORKING_DIRECTORY": str(project),
-            "IMAGE": f"bench{secrets.token_hex(4)}/{project.name}", "USERNAME": registry.username,
-            "PASSWORD": registry.password, "PLATFORMS": platforms,
+            "IMAGE": image or f"bench{secrets.token_hex(4)}/{project.name}", "USERNAME": registry.username,
+            "PASSWORD": registry.password, "PLATFORMS": platforms, "PUSH_BY_DIGEST": str(by_digest).lower(),
             "EVENT_NAME": "push", "GIT_REF": "refs/heads/main", "DEFAULT_BRANCH": "main",
             "COMMIT_SHA": secrets.token_hex(20), "RUN_ID": "", "RUN_ATTEMPT": "", "SERVER_URL": "", "REPOSITORY": "",
             "REPOSITORY_NAME": "", "REPOSITORY_DESCRIPTION": "", "REPOSITORY_LICENSE": "",
@@ -93,16 +100,19 @@ class Ours:
         self.test_env = {**action_test_env(project, decided["compose-project"], workdir / "unused"), **self.env,
                          "BUILD_FILE": decided["build-file"], "PLATFORMS": decided["platforms"]}  # fmt: skip
         self.push_env = {**self.env, "IMAGE": decided["image"], "REFS": decided["refs"], "WRITE_CACHE": "true",
-                         "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"]}  # fmt: skip
+                         "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"],
+                         "PUSH_BY_DIGEST": decided["push-by-digest"], "USERNAME": registry.username,
+                         "PASSWORD": registry.password}  # fmt: skip
         self.image = decided["image"]
         self.tested: dict = {}
+        self.pushed: dict = {}
 
     def build_and_test(self) -> None:
         self.tested = action_step("test.sh", self.test_env)
 
     def publish(self) -> None:
         """What the default branch's run does after its tests: push the image and the layer cache."""
-        action_step("push.sh", {**self.push_env, "IMAGE_ID": self.tested["image-id"]})
+        self.pushed = action_step("push.sh", {**self.push_env, "IMAGE_ID": self.tested["image-id"]})
 
     def close(self) -> None:
         run([REPO_ROOT / "action" / "logout.sh"], env=self.env)
@@ -160,9 +170,18 @@ def as_tutorial(project: Path) -> Path:
     return project
 
 
+def merge(job_flows: list[Ours], platforms: str, tag: str) -> None:
+    """The merge action's merge step over the digests the platform jobs pushed (its login: the first job's)."""
+    image = job_flows[0].image
+    action_step("merge.sh", {**job_flows[0].env, "IMAGE": image, "REFS": f"{image}:{tag}",
+                             "DIGESTS": "\n".join(flow.pushed["digest"] for flow in job_flows),
+                             "PLATFORMS": platforms.replace(",", "\n")})  # fmt: skip
+
+
 def one_round(workdir: Path, hub: StandInHub, suffix: str, platforms: str) -> dict:
-    """Seconds of each phase, ours (and ours for PLATFORMS, when given) and the tutorial's, on projects and an image
-    name of this round alone (so that its cold run finds no cache an earlier round pushed)."""
+    """Seconds of each phase, ours (and with PLATFORMS, ours for them in one job, each platform's job and their
+    merge) and the tutorial's, on projects and an image name of this round alone (so that its cold run finds no
+    cache an earlier round pushed)."""
     projects = {
         "ours": bake_default(workdir, project_name=f"bench-ours-{suffix}"),
         "tutorial": as_tutorial(
@@ -170,12 +189,19 @@ def one_round(workdir: Path, hub: StandInHub, suffix: str, platforms: str) -> di
         ),
     }
     flows = {"ours": Ours(projects["ours"], workdir, hub), "tutorial": Tutorial(projects["tutorial"])}
+    jobs = []
     if platforms:
         projects["ours_platforms"] = bake_default(workdir, project_name=f"bench-platforms-{suffix}")
         flows["ours_platforms"] = Ours(projects["ours_platforms"], workdir, hub, platforms)
-    seconds = {name: {} for name in projects}
+        for platform in platforms.split(","):
+            name = f"job_{platform.split('/')[1]}"
+            projects[name] = bake_default(workdir, project_name=f"bench-{name.replace('_', '-')}-{suffix}")
+            flows[name] = Ours(projects[name], workdir, hub, platform, image=f"bench{suffix}/jobs", by_digest=True)
+            jobs.append(flows[name])
+    seconds = {name: {} for name in [*projects, *(["merge"] if jobs else [])]}
     # Everything either pipeline builds or pushes: the Compose-named images and our pushed repository.
-    images = [*(f"{project.name}-*" for project in projects.values()), flows["ours"].images]
+    images = [*(f"{project.name}-*" for project in projects.values()), *{flow.images for flow in flows.values()
+                                                                          if isinstance(flow, Ours)}]  # fmt: skip
     try:
         for phase in PHASES:
             # BuildKit's cache keys are content-based: without this, "cold" would reuse the
@@ -187,6 +213,8 @@ def one_round(workdir: Path, hub: StandInHub, suffix: str, platforms: str) -> di
                     change_code_only(projects[name], f"A one-line change before the {phase} run.")
                 seconds[name][phase] = round(timed(flow.build_and_test), 1)
                 flow.publish()
+            if jobs:
+                seconds["merge"][phase] = round(timed(functools.partial(merge, jobs, platforms, phase)), 1)
     finally:
         for flow in flows.values():
             flow.close()
@@ -219,6 +247,12 @@ def measure(rounds: int, image_store: str, platforms: str) -> dict:
             f"platforms_over_ours_{phase}": [r["ours_platforms"][phase] / r["ours"][phase] for r in results]
             for phase in PHASES
         }
+        # The native-runner wall time, an estimate: the arm64 job on an arm64 runner taken to be the amd64 job.
+        per_round |= {
+            f"native_estimate_over_ours_{phase}": [(r["job_amd64"][phase] + r["merge"][phase]) / r["ours"][phase]
+                                                   for r in results]
+            for phase in PHASES
+        }  # fmt: skip
     ratios = {name: round(statistics.median(values), 2) for name, values in per_round.items()}
     print(f"\n{image_store} image store")
     rows = [
@@ -230,7 +264,12 @@ def measure(rounds: int, image_store: str, platforms: str) -> dict:
         rows += [
             [f"ours, platforms {platforms}", *(seconds["ours_platforms"][phase] for phase in PHASES)],
             ["ours, platforms / ours", *(f"{ratios[f'platforms_over_ours_{phase}']:.2f}×" for phase in PHASES)],
-        ]
+            *([f"job of {name.removeprefix('job_')} alone{' (QEMU here)' if name != 'job_amd64' else ''}",
+               *(seconds[name][phase] for phase in PHASES)] for name in seconds if name.startswith("job_")),
+            ["merge of the jobs' digests", *(seconds["merge"][phase] for phase in PHASES)],
+            ["job per platform, native runners (ESTIMATE) / ours",
+             *(f"{ratios[f'native_estimate_over_ours_{phase}']:.2f}×" for phase in PHASES)],
+        ]  # fmt: skip
     print_table(["pipeline (medians)", *(f"{phase} s" for phase in PHASES)], rows)
     for goal, description in (("fresh_over_our_warm", "our warm time"),
                               ("fresh_over_tutorial_cold", "the tutorial's cold time")):  # fmt: skip
