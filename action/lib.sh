@@ -67,6 +67,22 @@ readonly publishing_events=(push workflow_dispatch schedule release)
 # A release tag: vX.Y.Z (the v optional), a prerelease (-rc.1) and build metadata (+build.5) allowed.
 readonly semver_pattern='^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
 
+# The registry host as the action names it once validated: lower-cased, index.docker.io read as docker.io.
+normalised_registry() {
+  local registry=${1,,}
+  [ "$registry" != index.docker.io ] || registry=docker.io
+  printf '%s\n' "$registry"
+}
+
+# Prints what is wrong with a cosign-key input, one problem per line (nothing for a cosign private key with cosign
+# installed); the key itself is never printed.
+cosign_key_problems() {
+  grep -qE '^-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----$' <<<"$1" ||
+    echo "cosign-key is not a cosign private key (the contents of cosign.key from cosign generate-key-pair)"
+  command -v cosign >/dev/null ||
+    echo "cosign-key is given but cosign is not installed: run sigstore/cosign-installer before this action"
+}
+
 # Prints the tags a publishing run of a git ref pushes, one per line: the commit SHA; latest on the default branch
 # (a tag, a release or another branch never moves it); for a release tag vX.Y.Z also X.Y.Z, X.Y and X, for a
 # prerelease or a build only its version (a Docker tag cannot hold +, so build metadata is joined with _).

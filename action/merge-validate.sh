@@ -15,8 +15,7 @@ problem() { problems+=("$*"); }
 printf '%s\n' "${publishing_events[@]}" | grep -qxF "$EVENT_NAME" ||
   problem "merging is refused on $EVENT_NAME events: only ${publishing_events[*]} events publish images"
 
-registry=${REGISTRY,,}
-[ "$registry" != index.docker.io ] || registry=docker.io
+registry=$(normalised_registry "$REGISTRY")
 [[ $registry =~ $registry_pattern ]] || problem "registry '$REGISTRY' is not a host name with an optional :port"
 image_name=${IMAGE,,}
 [[ $image_name =~ $image_name_pattern ]] || problem "image '$IMAGE' is not a valid repository name (e.g. user/page-tracker)"
@@ -55,10 +54,7 @@ done
 sign=false
 if [ -n "$COSIGN_PRIVATE_KEY" ]; then
   sign=true
-  grep -qE '^-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----$' <<<"$COSIGN_PRIVATE_KEY" ||
-    problem "cosign-key is not a cosign private key (the contents of cosign.key from cosign generate-key-pair)"
-  command -v cosign >/dev/null ||
-    problem "cosign-key is given but cosign is not installed: run sigstore/cosign-installer before this action"
+  while IFS= read -r message; do problem "$message"; done < <(cosign_key_problems "$COSIGN_PRIVATE_KEY")
 fi
 
 if [ "${#problems[@]}" -gt 0 ]; then

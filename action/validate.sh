@@ -3,10 +3,11 @@
 # registry and image once, and decides, once, whether this run pushes and which tags. Later steps use only these
 # outputs:
 # push (true/false), registry (lower-cased; index.docker.io is docker.io), image (in full, lower-cased),
-# refs (newline-separated; none with push-by-digest), push-by-digest (true/false), compose-project (unique per job, attempt and call, so teardown removes exactly
-# what this call made and `compose ps` never sees another job's containers), build-file (a Compose override
-# of the builds: the published image's OCI labels, set at build time so the image tested is the image pushed,
-# labels included; and the layer cache), write-cache (true/false), cache-ref (<image>:buildcache) and cache-kind
+# refs (newline-separated; none with push-by-digest), push-by-digest (true/false), compose-project (unique per
+# job, attempt and call, so teardown removes exactly what this call made and `compose ps` never sees another job's
+# containers), build-file (a Compose override of the builds: the published image's OCI labels, set at build time so
+# the image tested is the image pushed, labels included; and the layer cache), write-cache (true/false), cache-ref
+# (<image>:buildcache, or <image>:buildcache-<os>-<arch> for one given platform) and cache-kind
 # (registry or inline, by the engine's image store; empty without a cache), platforms (comma-separated; empty: the
 # engine's own), attest (true where the published image carries a provenance attestation) and sign (true when this
 # run pushes by tag and has a cosign key). Both builds of every run that names an
@@ -22,7 +23,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 problems=()
 problem() { problems+=("$*"); }
-
 
 cd "$WORKING_DIRECTORY" 2>/dev/null || { error "working-directory '$WORKING_DIRECTORY' does not exist"; exit 1; }
 if [ ! -f "$COMPOSE_FILE" ]; then
@@ -74,8 +74,7 @@ case "$PUSH_BY_DIGEST" in
   *) problem "push-by-digest must be true or false, not '$PUSH_BY_DIGEST'" ;;
 esac
 
-registry=${REGISTRY,,}
-[ "$registry" != index.docker.io ] || registry=docker.io
+registry=$(normalised_registry "$REGISTRY")
 [[ $registry =~ $registry_pattern ]] || problem "registry '$REGISTRY' is not a host name with an optional :port"
 image_name=${IMAGE,,}
 image=$(qualified_name "$registry/$image_name")
@@ -149,10 +148,7 @@ fi
 sign=false
 if [ -n "$COSIGN_PRIVATE_KEY" ] && [ "${push:-false}" = true ] && [ "$PUSH_BY_DIGEST" = false ]; then
   sign=true
-  grep -qE '^-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----$' <<<"$COSIGN_PRIVATE_KEY" ||
-    problem "cosign-key is not a cosign private key (the contents of cosign.key from cosign generate-key-pair)"
-  command -v cosign >/dev/null ||
-    problem "cosign-key is given but cosign is not installed: run sigstore/cosign-installer before this action"
+  while IFS= read -r message; do problem "$message"; done < <(cosign_key_problems "$COSIGN_PRIVATE_KEY")
 fi
 
 cache_ref=""
