@@ -289,10 +289,11 @@ ensure_arm64_emulation() {
   log "registered QEMU arm64 emulation ($(sed -n 's/^interpreter //p' "$binfmt/qemu-aarch64"))"
 }
 
-# cosign, which the action signs with and the tests verify with, in a folder of its own.
+# cosign, which the action signs with and the tests verify with, in a folder of its own, beside its upstream
+# version (Debian's build says "devel"): the cosign-installer stand-in refuses a workflow that installs another.
 ensure_cosign() {
-  if [ -x "$cache_dir/cosign/cosign" ]; then
-    log "cosign present"
+  if [ -x "$cache_dir/cosign/cosign" ] && [ -s "$cache_dir/cosign/version" ]; then
+    log "cosign $(cat "$cache_dir/cosign/version") present"
     return
   fi
   if ! can_be_root || ! command -v apt-get >/dev/null 2>&1; then
@@ -301,7 +302,8 @@ ensure_cosign() {
   fi
   download_from_newest_suite cosign
   install -D -m 0755 "$apt_dir/extracted/usr/bin/cosign" "$cache_dir/cosign/cosign"
-  log "installed cosign in $cache_dir/cosign"
+  dpkg-deb --field "$apt_dir/deb/cosign_"*.deb Version | sed 's/-[^-]*$//' >"$cache_dir/cosign/version"
+  log "installed cosign $(cat "$cache_dir/cosign/version") in $cache_dir/cosign"
 }
 
 # Called by the ERR trap, so $? is still the failing command's status.

@@ -101,6 +101,21 @@ def test_should_pin_our_own_workflows_from_the_same_table_and_show_dependabot_ev
     assert {reference.split("@")[0] for reference, _ in uses} == set(PINS)
 
 
+@pytest.mark.parametrize("answers", [*WORKFLOW_VARIANTS, pytest.param({"deploy": "swarm"}, id="action-swarm")])
+def test_should_install_the_cosign_release_the_suite_verifies_with(cookies, answers):
+    # Given
+    workflow = yaml.safe_load((bake(cookies, **answers) / ".github" / "workflows" / "ci.yml").read_text())
+
+    # When: every cosign-installer step of every job
+    installs = [step.get("with", {}) for job in workflow["jobs"].values() for step in job["steps"]
+                if step.get("uses", "").startswith("sigstore/cosign-installer@")]  # fmt: skip
+
+    # Then: cookiecutter.json's cosign, the one the act tier's stand-in checks against the bootstrap's, not the
+    # installer's default (which lags the releases)
+    assert all(install == {"cosign-release": derived("__cosign_version")} for install in installs)
+    assert installs or answers.get("ci") == "inline"
+
+
 @pytest.mark.parametrize("answers", WORKFLOW_VARIANTS)
 def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_environment(cookies, answers):
     # Given

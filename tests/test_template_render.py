@@ -60,7 +60,7 @@ SUPPORTED = [
         ".github/workflows/ci.yml": [f"uses: acme/tracker-ci@{'0a' * 20}"],
     }, [], id="action-pinned-by-commit"),
     pytest.param({"deploy": "swarm"}, {
-        "deploy/compose.stack.yml": ["image: \"${IMAGE:?", "redis:8.10-trixie", "haproxy:3.2", "order: start-first",
+        "deploy/compose.stack.yml": ["image: \"${IMAGE:?", "redis:8.10-trixie", "haproxy:3.4", "order: start-first",
                              "failure_action: rollback", "endpoint_mode: dnsrr", "mode: host", "page_tracker.redis == true"],
         "deploy/haproxy.cfg": [f"server-template web {derived('__max_web_replicas')} tasks.web-service:8000", "retry-on conn-failure"],
         "deploy/deploy.sh": ["default_stack=page_tracker", "docker stack deploy"],
