@@ -30,17 +30,20 @@ compose=(docker compose --project-name "$COMPOSE_PROJECT" --file "$COMPOSE_FILE"
   --file "$ports_file" --profile "$TEST_PROFILE")
 readonly compose
 
+# The EXIT trap: waits for the early start (its PID, if it may still run) so that `down` sees every container it
+# made, then removes everything the run made.
 tear_down() {
+  local early_start=$1 early_start_log=$2
   group "Tear down"
-  # After the early start, if it still runs: `down` must see every container it made.
-  [ -z "${early_start:-}" ] || wait "$early_start" || true
-  rm -f "${early_start_log:-}"
+  [ -z "$early_start" ] || wait "$early_start" || true
+  rm -f "$early_start_log"
   # Nothing of a test run is kept: no graceful stops to wait for.
   "${compose[@]}" down --volumes --remove-orphans --timeout 0 || true
   rm -f "$ports_file"
   endgroup
 }
-trap tear_down EXIT
+early_start="" early_start_log=""
+trap 'tear_down "$early_start" "$early_start_log"' EXIT
 
 show_failure() {
   local service
@@ -81,10 +84,12 @@ wait_until_healthy() {
 # The project's services, test profile included, as Compose reads them.
 config=$("${compose[@]}" config --format json)
 mapfile -t all_services < <(jq -r '.services | keys[]' <<<"$config")
+readonly all_services
 # Services that run an image as it is and depend on nothing (e.g. Redis): started, and waited for, while the
 # images build.
 mapfile -t ready_made < <(jq -r '.services | to_entries[]
   | select(.value.build == null and .value.depends_on == null and .value.profiles == null) | .key' <<<"$config")
+readonly ready_made
 
 # Prints the project's services other than the ones given.
 services_except() {
@@ -108,12 +113,21 @@ endgroup
 
 # Everything the test service may need, its dependencies in the test profile included.
 mapfile -t services < <(services_except "$TEST_SERVICE")
+readonly services
 
-# Runs the end-to-end tests against the publish service's image for PLATFORM (empty: the engine's own), set by a
-# Compose override of the publish service; exits on a failure. Sets image_id.
+# Prints the ID of the image the publish service's container runs.
+publish_image_id() {
+  docker inspect --format '{{.Image}}' "$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")"
+}
+
+# Runs the end-to-end tests against the publish service's image on PLATFORM (empty: the engine's own), named LABEL
+# in the log, after starting the given services (--no-deps when DEPS_RUNNING is true: theirs are up and healthy);
+# exits on a failure, and when the image is not EXPECTED_ID (the one tested on the platform before, if any).
+# Usage: test_platform PLATFORM LABEL EXPECTED_ID DEPS_RUNNING [SERVICE...]
 test_platform() {
-  local platform=$1 container tested_id manifest exit_code
-  local label=${platform:-$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')}
+  local platform=$1 label=$2 expected_id=$3 deps_running=$4
+  shift 4
+  local container tested_id manifest exit_code started=true
   # The publish service on that platform: a Compose override that only `up` needs, removed right after it.
   local platform_file=""
   if [ -n "$platform" ]; then
@@ -123,23 +137,12 @@ test_platform() {
   fi
 
   group "Start services and wait until they are healthy ($label)"
-  local -a to_start=("${services[@]}") start_options=()
-  if [ -n "${early_start:-}" ]; then
-    early_start_status=0
-    wait "$early_start" || early_start_status=$?
-    unset early_start
-    print_untrusted <"$early_start_log"
-    if [ "$early_start_status" -eq 0 ]; then
-      # They are healthy: the others start without Compose checking them again, which it does only every
-      # 0.5 s. (Among themselves the others still start in order.) A failed early start is judged below.
-      mapfile -t to_start < <(services_except "$TEST_SERVICE" "${ready_made[@]}")
-      start_options=(--no-deps)
-    fi
+  local -a up_options=()
+  if [ "$deps_running" = true ]; then
+    up_options=(--no-deps)
   fi
   # `up` without services would start every one, the test service too.
-  local started=true
-  if ((${#to_start[@]})) &&
-    ! "${compose[@]}" ${platform_file:+--file "$platform_file"} up --detach "${start_options[@]}" "${to_start[@]}"; then
+  if (($#)) && ! "${compose[@]}" ${platform_file:+--file "$platform_file"} up --detach "${up_options[@]}" "$@"; then
     started=false
   fi
   if [ -n "$platform_file" ]; then
@@ -147,6 +150,7 @@ test_platform() {
   fi
   if [ "$started" = false ] || ! wait_until_healthy "${services[@]}"; then
     endgroup
+    local unhealthy
     unhealthy=$(unhealthy_services)
     error "services did not become healthy on $label: $(tr '\n' ' ' <<<"$unhealthy")"
     show_failure "$(head -n 1 <<<"$unhealthy")"
@@ -154,15 +158,14 @@ test_platform() {
   fi
   endgroup
 
-  container=$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")
-  tested_id=$(docker inspect --format '{{.Image}}' "$container")
-  if [ -n "${image_id:-}" ] && [ "$tested_id" != "$image_id" ]; then
-    error "$PUBLISH_SERVICE ran image $tested_id on $label but $image_id before: not one image"
+  tested_id=$(publish_image_id)
+  if [ -n "$expected_id" ] && [ "$tested_id" != "$expected_id" ]; then
+    error "$PUBLISH_SERVICE ran image $tested_id on $label but $expected_id before: not one image"
     exit 1
   fi
-  image_id=$tested_id
-  set_output image-id "$image_id"
+  set_output image-id "$tested_id"
   # The manifest of the platform the container runs (on the containerd store; the classic store has one).
+  container=$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")
   manifest=$(docker inspect --format '{{with .ImageManifestDescriptor}}{{.Digest}}{{end}}' "$container" 2>/dev/null || true)
 
   group "End-to-end tests on $label ($TEST_SERVICE)"
@@ -179,19 +182,41 @@ test_platform() {
     show_failure "$TEST_SERVICE"
     exit "$exit_code"
   fi
-  echo "End-to-end tests passed on $label against image $image_id${manifest:+ (manifest $manifest)}"
-  tested_platforms+=("$label")
+  echo "End-to-end tests passed on $label against image $tested_id${manifest:+ (manifest $manifest)}"
 }
+
+# The first platform starts only what the early start did not, if it went well (a failed early start is judged
+# with the others); every later one, after a tear down, starts everything.
+to_start=("${services[@]}")
+deps_running=false
+if [ -n "$early_start" ]; then
+  group "Services that need no build, started during the build"
+  early_start_status=0
+  wait "$early_start" || early_start_status=$?
+  early_start=""
+  print_untrusted <"$early_start_log"
+  endgroup
+  if [ "$early_start_status" -eq 0 ]; then
+    mapfile -t to_start < <(services_except "$TEST_SERVICE" "${ready_made[@]}")
+    deps_running=true
+  fi
+fi
 
 mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | list_items)
 ((${#platforms[@]})) || platforms=("")
 tested_platforms=()
+image_id=""
 for platform in "${platforms[@]}"; do
   if ((${#tested_platforms[@]})); then
     group "Tear down before the next platform"
     "${compose[@]}" down --volumes --timeout 0 2>&1 | print_untrusted
     endgroup
+    to_start=("${services[@]}")
+    deps_running=false
   fi
-  test_platform "$platform"
+  label=${platform:-$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')}
+  test_platform "$platform" "$label" "$image_id" "$deps_running" "${to_start[@]}"
+  image_id=$(publish_image_id)
+  tested_platforms+=("$label")
 done
 set_output tested-platforms "$(IFS=,; echo "${tested_platforms[*]}")"
