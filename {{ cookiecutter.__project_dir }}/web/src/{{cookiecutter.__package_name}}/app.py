@@ -1,11 +1,14 @@
 import os
 from functools import cache
+from pathlib import Path
 
 from flask import Flask
 from redis import Redis, RedisError
 from redis.connection import parse_url
 
-from {{ cookiecutter.__package_name }}.gunicorn_config import DRAIN_FLAG
+# While this file exists, /health answers 503: gunicorn_config.py creates it on SIGTERM
+# so that a health-checking proxy stops sending requests before the server stops.
+DRAIN_FLAG = Path("/dev/shm/gunicorn-draining")  # nosec B108: a flag, no data
 
 REDIS_URL = os.getenv("REDIS_URL", "redis://localhost:6379")
 try:

@@ -7,7 +7,6 @@ GUNICORN_CMD_ARGS takes any other setting. GUNICORN_DRAIN_SECONDS (default 0) ma
 a stopping server fail its health check for that long, still serving, before it stops.
 """
 
-import importlib
 import os
 import time
 from pathlib import Path
@@ -20,31 +19,40 @@ keepalive = int(os.getenv("GUNICORN_KEEPALIVE", "5"))
 # message instead of workers failing and being restarted over and over.
 preload_app = os.getenv("GUNICORN_PRELOAD_APP", "true").lower() != "false"
 
-# While this file exists, /health answers 503: a health-checking proxy (the HAProxy
-# of deploy/compose.stack.yml) stops sending new requests before the server closes
-# its socket. In /dev/shm, as the workers' heartbeat files: the one folder every
-# container can write.
+# The file whose presence makes /health answer 503: app.py's DRAIN_FLAG, named again
+# here because the master must not import the app (--reload and a preload_app of
+# false rely on the workers loading it). In /dev/shm, as the workers' heartbeat
+# files: the one folder every container can write.
 DRAIN_FLAG = Path("/dev/shm/gunicorn-draining")  # nosec B108: a flag, no data
 drain_seconds = float(os.getenv("GUNICORN_DRAIN_SECONDS", "0"))
 
 
+def drain_then_shut_down(server):
+    """Fails /health for drain_seconds, still serving, then shuts down gracefully: a
+    health-checking proxy (the HAProxy of deploy/compose.stack.yml) has stopped
+    sending requests by the time the listening socket closes."""
+    DRAIN_FLAG.touch()
+    server.log.info("Draining for %s s before shutting down", drain_seconds)
+    time.sleep(drain_seconds)
+    type(server).handle_term(server)
+
+
 def on_starting(server):
-    """On SIGTERM (a stop, an update): drain first, then the graceful shutdown."""
+    """On SIGTERM (a stop, an update), drain first when GUNICORN_DRAIN_SECONDS is set.
+
+    gunicorn closes its listening socket as soon as SIGTERM arrives and has no hook
+    before that (benoitc/gunicorn#2911), so its SIGTERM handler is the one place to
+    drain: the master's handler is replaced by drain_then_shut_down.
+    """
     DRAIN_FLAG.unlink(missing_ok=True)
-    if drain_seconds <= 0:
-        return
-    shut_down = server.handle_term
-
-    def drain_then_shut_down():
-        DRAIN_FLAG.touch()
-        server.log.info("Draining for %s s before shutting down", drain_seconds)
-        time.sleep(drain_seconds)
-        shut_down()
-
-    server.handle_term = drain_then_shut_down
+    if drain_seconds > 0:
+        server.handle_term = lambda: drain_then_shut_down(server)
 
 
 def post_worker_init(worker):
     """Each worker opens its Redis connections, one per thread, before it serves."""
-    app_module = importlib.import_module(worker.wsgi.import_name)
-    app_module.open_connections(worker.cfg.threads)
+    # Imported here, in the worker, which has loaded the app by now (see DRAIN_FLAG).
+    # pylint: disable-next=import-outside-toplevel
+    from {{ cookiecutter.__package_name }}.app import open_connections
+
+    open_connections(worker.cfg.threads)
