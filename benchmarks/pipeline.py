@@ -84,8 +84,10 @@ class Ours:
         self, project: Path, workdir: Path, hub: StandInHub, platforms: str = "", *, image: str = "", by_digest=False
     ):
         registry = hub.docker_hub
-        # WEB_PORT=0: any free host port, so a benchmark never collides with a running service.
-        base = {**os.environ, "RUNNER_TEMP": str(workdir), "WEB_PORT": "0", "REGISTRY": registry.host}
+        # WEB_PORT=0: any free host port, so a benchmark never collides with a running service. The client trusts
+        # the stand-in's certificate as a runner trusts the real registry's (buildx reads the registry itself).
+        base = {**os.environ, **hub.client_env, "RUNNER_TEMP": str(workdir), "WEB_PORT": "0",
+                "REGISTRY": registry.host}  # fmt: skip
         decided = action_step("validate.sh", {
             **base, **step_env_defaults("validate"), "WORKING_DIRECTORY": str(project),
             "IMAGE": image or f"bench{secrets.token_hex(4)}/{project.name}", "USERNAME": registry.username,
