@@ -115,10 +115,11 @@ endgroup
 mapfile -t services < <(services_except "$TEST_SERVICE")
 readonly services
 
-# Prints the ID of the image the publish service's container runs.
-publish_image_id() {
-  docker inspect --format '{{.Image}}' "$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")"
-}
+# Prints the ID of the publish service's container.
+publish_container() { "${compose[@]}" ps --quiet "$PUBLISH_SERVICE"; }
+
+# Prints the ID of the image the given container runs.
+image_of() { docker inspect --format '{{.Image}}' "$1"; }
 
 # Runs the end-to-end tests against the publish service's image on PLATFORM (empty: the engine's own), named LABEL
 # in the log, after starting the given services (--no-deps when DEPS_RUNNING is true: theirs are up and healthy);
@@ -158,14 +159,14 @@ test_platform() {
   fi
   endgroup
 
-  tested_id=$(publish_image_id)
+  container=$(publish_container)
+  tested_id=$(image_of "$container")
   if [ -n "$expected_id" ] && [ "$tested_id" != "$expected_id" ]; then
     error "$PUBLISH_SERVICE ran image $tested_id on $label but $expected_id before: not one image"
     exit 1
   fi
   set_output image-id "$tested_id"
   # The manifest of the platform the container runs (on the containerd store; the classic store has one).
-  container=$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")
   manifest=$(docker inspect --format '{{with .ImageManifestDescriptor}}{{.Digest}}{{end}}' "$container" 2>/dev/null || true)
 
   group "End-to-end tests on $label ($TEST_SERVICE)"
@@ -216,7 +217,7 @@ for platform in "${platforms[@]}"; do
   fi
   label=${platform:-$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')}
   test_platform "$platform" "$label" "$image_id" "$deps_running" "${to_start[@]}"
-  image_id=$(publish_image_id)
+  image_id=$(image_of "$(publish_container)")
   tested_platforms+=("$label")
 done
 set_output tested-platforms "$(IFS=,; echo "${tested_platforms[*]}")"
