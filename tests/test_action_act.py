@@ -128,10 +128,12 @@ def _cosign_secrets(folder) -> tuple:
 @pytest.mark.parametrize(
     "answers",
     [
-        pytest.param({}, id="docker-hub"),
+        # push.sh's digest (the manifest's on the containerd store, the config's on the classic one) and the cache
+        # kind (registry or inline) depend on the image store; GHCR's push is Docker Hub's but for the login.
+        pytest.param({}, id="docker-hub", marks=pytest.mark.image_store),
         pytest.param({"registry": "ghcr.io"}, id="ghcr-github-token"),
         # The tutorial's own steps, with docker/login-action (its stand-in, see ActScenario).
-        pytest.param({"ci": "inline"}, id="inline-workflow"),
+        pytest.param({"ci": "inline"}, id="inline-workflow", marks=pytest.mark.image_store),
     ],
 )
 def test_should_push_exactly_the_tested_image_on_a_push_to_the_default_branch(scenario_for, answers):
@@ -215,6 +217,7 @@ GATE_STEP = "RUN python -m pytest test/unit/"
 
 
 @pytest.mark.act
+@pytest.mark.image_store  # a registry cache on the containerd store, the inline cache on the classic one
 def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario):
     # Given: a first push to the default branch, built on a fresh runner (an engine with only the base
     # images) from a cache that does not exist yet: a cold build, not an error
@@ -332,13 +335,9 @@ def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_e
     for digest, signed in ((outputs["digest"], True), (tampered_digest, False)):
         image = f"{scenario.image}@{digest}"
         assert (run(["bash", "-c", check], env=check_env | {"IMAGE": image}, check=False).returncode == 0) is signed
-    # ... and a pull request builds and tests every platform again, and pushes and signs nothing
-    tags = scenario.registry.tags(scenario.repository)
-    pull_request, pr_outputs = scenario.run("pull_request", more_secrets=signing)
-    assert pull_request.exit_code == 0, pull_request.log[-6000:]
-    assert pr_outputs["tested-platforms"] == "linux/amd64,linux/arm64"
-    assert "pushed=true" not in pull_request.log and "Signed " not in pull_request.log
-    assert scenario.registry.tags(scenario.repository) == tags
+    # (A pull request of both platforms, tested and pushing nothing: the default answers' test, whose pull-request job
+    # runs the same action with both platforms, one per job; pushing nothing on a pull request is validate.sh's one
+    # decision, whatever the platforms.)
 
 
 def _job_outputs(log: str, job_name: str) -> dict:
@@ -347,13 +346,24 @@ def _job_outputs(log: str, job_name: str) -> dict:
 
 
 MERGE_JOB = "Merge the tested platforms into one tagged, signed index"
-# A bug of the served app on arm64 alone: the unit tests (gates of every platform's build) do not serve it.
-ARM64_ONLY_BUG = """def off_by_one() -> int:
-    \"\"\"One too many, on arm64 under gunicorn only.\"\"\"
-    return int(platform.machine() == "aarch64" and "gunicorn" in sys.modules)
 
 
-"""
+def _break_the_served_app_on_arm64_alone(project) -> None:
+    """A commit whose served app counts one too many on arm64 alone: the runtime stage patches the installed app where
+    the target is arm64, as a platform-specific step of the last stage can. The gates, which ran in the builder, never
+    see it; only arm64's end-to-end tests can. The builder's layers stay as built, so no gate runs again under QEMU."""
+    dockerfile = project / "web" / "Dockerfile"
+    source = dockerfile.read_text(encoding="utf-8")
+    runtime_user = re.findall(r"^USER (\S+)$", source, flags=re.MULTILINE)[-1]
+    dockerfile.write_text(
+        source
+        + "USER root\nARG TARGETARCH\n"
+        + 'RUN if [ "$TARGETARCH" = arm64 ]; then sed -i "s/{page_views} times/{page_views + 1} times/" '
+        + "/home/app/.venv/lib/python3*/site-packages/*/app.py; fi\n"
+        + f"USER {runtime_user}\n",
+        encoding="utf-8",
+    )
+    git_commit(project, "Count one too many on arm64")
 
 
 @pytest.mark.act
@@ -404,13 +414,8 @@ def test_should_test_each_platform_in_its_own_job_then_merge_tag_and_sign_exactl
     assert "pushed=true" not in pull_request.log and "Signed " not in pull_request.log
     assert scenario.registry.tags(scenario.repository) == tags
 
-    # When: a commit whose served app is wrong on arm64 alone (its unit tests, not served, pass)
-    app = next((scenario.path / "web" / "src").glob("*/app.py"))
-    source = app.read_text(encoding="utf-8")
-    source = source.replace("import os\n", "import os\nimport platform\nimport sys\n", 1)
-    source = source.replace("\napp = Flask(__name__)\n", "\n\n" + ARM64_ONLY_BUG + "app = Flask(__name__)\n", 1)
-    app.write_text(source.replace("{page_views} times", "{page_views + off_by_one()} times"), encoding="utf-8")
-    git_commit(scenario.path, "Count one too many on arm64")
+    # When: a commit whose served app is wrong on arm64 alone (every gate passes)
+    _break_the_served_app_on_arm64_alone(scenario.path)
     broken, _ = scenario.run("push", more_secrets=signing)
 
     # Then: arm64's end-to-end tests failed, so no tag moved and nothing was signed
@@ -483,6 +488,7 @@ def test_should_test_but_never_log_in_push_or_deploy_on_a_pull_request(scenario_
 
 
 @pytest.mark.act
+@pytest.mark.image_store  # what the failed run leaves in the registry: a layer cache on the containerd store only
 def test_should_fail_show_the_logs_and_push_nothing_when_the_e2e_test_breaks(scenario):
     # Given
     e2e_test = scenario.path / "web" / "test" / "e2e" / "test_app_redis_http.py"
