@@ -1,24 +1,46 @@
 # `make test` is the README's test command: it sets up what is missing, then runs the whole suite on the
-# containerd image store (Docker 29's default: GitHub's ubuntu-latest, Docker Desktop), then the act tier again on
-# the classic store (ubuntu-24.04's Docker 28), but for the swarm deploy: the swarm pulls the pushed digest whichever
-# store pushed it, and the push tests check that digest on both. The bootstrap switches the store of an engine it
-# started itself.
+# containerd image store (Docker 29's default: GitHub's ubuntu-latest, Docker Desktop), then again, on the classic
+# store (ubuntu-24.04's Docker 28), the tests marked image_store: those whose code path or result differs by store
+# (which and why: CONTRIBUTING.md, Engines). The bootstrap switches the store of an engine it started itself.
 PYTEST := .venv/bin/python -m pytest
+# The tiers, each a marker expression; together they are the whole suite. The fast tier needs no engine and no root
+# (rendering, hooks, linters, the action's validation, the harness): its tests are CPU-bound and share nothing, so
+# they run on every core (pytest-xdist). The others share an engine, a stand-in registry on port 443 and a swarm, and
+# run one at a time. GitHub's CI runs a job per tier (.github/workflows/ci.yml); `make test` runs them all.
+TIERS := fast engine act swarm
+TIER_fast := not docker and not act and not venv and not swarm
+TIER_engine := (docker or venv) and not act and not swarm
+TIER_act := act and not swarm
+TIER_swarm := swarm
+parallel = $(if $(filter fast,$(1)),--numprocesses auto)
+# benchmarks/suite.py names a folder in REPORTS: each pass then writes its JUnit XML report there (every test's time).
+report = $(if $(REPORTS),--junitxml=$(REPORTS)/$(1).xml)
 
-.PHONY: test test-classic-store test-fast bench bootstrap
+.PHONY: test test-classic-store test-fast tier tiers bench bootstrap
 
 test:
 	TRACKER_CI_IMAGE_STORE=containerd bash scripts/bootstrap.sh
-	TRACKER_CI_IMAGE_STORE=containerd $(PYTEST)
+	$(PYTEST) $(call parallel,fast) -m "$(TIER_fast)" $(call report,fast)
+	TRACKER_CI_IMAGE_STORE=containerd $(PYTEST) -m "not ($(TIER_fast))" $(call report,containerd)
 	$(MAKE) test-classic-store
 
 test-classic-store:
 	TRACKER_CI_IMAGE_STORE=classic bash scripts/bootstrap.sh
-	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m "(act and not swarm) or image_store"
+	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m image_store $(call report,classic)
 
-# The tier that needs no engine: rendering, hooks, linters, the harness (its bootstrap sets up the venv and linters).
-test-fast: bootstrap
-	$(PYTEST) -m "not docker and not act and not venv and not swarm"
+# Its bootstrap sets up only the venv, the Node linters and Compose's plugin link, in the user's own folders.
+test-fast:
+	bash scripts/bootstrap.sh --tools-only
+	$(PYTEST) $(call parallel,fast) -m "$(TIER_fast)" $(call report,fast)
+
+# One tier on the containerd store, after `make bootstrap`: make tier TIER=act
+tier:
+	$(if $(TIER_$(TIER)),,$(error TIER must be one of: $(TIERS)))
+	TRACKER_CI_IMAGE_STORE=containerd $(PYTEST) $(call parallel,$(TIER)) -m "$(TIER_$(TIER))" $(call report,$(TIER))
+
+# Each tier's name and marker expression, a line each (benchmarks/suite.py reads them).
+tiers:
+	@$(foreach tier,$(TIERS),echo '$(tier)=$(TIER_$(tier))';)
 
 bootstrap:
 	bash scripts/bootstrap.sh

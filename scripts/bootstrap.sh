@@ -13,7 +13,8 @@
 #   - QEMU user emulation of arm64 (Debian's qemu-user-static, registered with binfmt_misc), so that the engine builds
 #     and runs linux/arm64 images, as docker/setup-qemu-action gives GitHub's runners; cosign from Debian's newest
 #     suite in $cache_dir/cosign (what sigstore/cosign-installer gives them);
-#   - .venv with the pinned tools of requirements-dev.txt, Node linters in tools/node_modules;
+#   - .venv with the pinned tools of requirements-dev.txt, Node linters in tools/node_modules (with --tools-only,
+#     these and the Compose plugin link alone: what `make test-fast` needs, as any user);
 #   - the Compose v2 CLI plugin, linked from .venv when `docker compose` is missing, and the buildx
 #     plugin, so that Compose builds with BuildKit as GitHub's runners do;
 #   - the base images generated projects use and the swarm tier's node image, pulled or else made locally
@@ -236,6 +237,10 @@ ensure_node_tools() {
 }
 
 ensure_compose_plugin() {
+  if ! command -v docker >/dev/null 2>&1; then
+    log "no docker CLI: tests that read a compose file skip outside CI"
+    return
+  fi
   if docker compose version >/dev/null 2>&1; then
     log "docker compose: $(docker compose version --short)"
     return
@@ -312,6 +317,14 @@ report_failure() {
   log "failed (exit $status) at line $1: $2" >&2
 }
 
+# The tools of the tier that needs no engine (make test-fast): the venv, the Node linters and Compose's plugin link,
+# each in the user's own folders; no root, no apt, no engine, no base image.
+tools_only() {
+  ensure_venv
+  ensure_node_tools
+  ensure_compose_plugin
+}
+
 main() {
   case "$image_store" in
     containerd | classic) ;;
@@ -343,5 +356,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   # A failing step names itself rather than ending the run with make's bare "Error 1".
   set -E
   trap 'report_failure "$LINENO" "$BASH_COMMAND"' ERR
-  main
+  case "${1:-}" in
+    --tools-only) tools_only ;;
+    "") main ;;
+    *) log "unknown option '$1' (the one option is --tools-only)" >&2; exit 2 ;;
+  esac
 fi

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -35,11 +36,14 @@ def baked_for_validation(cookies_session):
     return bake(cookies_session, project_name="Validation Subject")
 
 
-def _validate(project, tmp_path, **inputs):
+def _validate(project, tmp_path, store="containerd", **inputs):
+    """validate.sh run with the inputs, on an engine of the given image store (ubuntu-latest's by default): a shim
+    answers for the engine, so the result is the same on this machine's engine, another one or none."""
     tmp_path.mkdir(exist_ok=True)
     outputs = tmp_path / "outputs"
     outputs.touch()
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ["HOME"], "GITHUB_OUTPUT": str(outputs)}
+    path = f"{_engine_shim(tmp_path / f'engine-{store}', store)}:{inputs.pop('PATH', os.environ['PATH'])}"
+    env = {"PATH": path, "HOME": os.environ["HOME"], "GITHUB_OUTPUT": str(outputs)}
     result = run(
         [REPO_ROOT / "action" / "validate.sh"], cwd=project, env={**env, **VALID_INPUTS, **inputs}, check=False
     )
@@ -182,22 +186,25 @@ CACHE_SETTINGS = {
 BUILDER_PLATFORMS = "linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/arm64"
 
 
-@pytest.fixture(params=sorted(DRIVER_STATUS))
-def engine_with_store(request, tmp_path):
-    """PATH with a docker command whose `info` answers as an engine with the given image store and whose
-    `buildx inspect` lists BUILDER_PLATFORMS; every other command goes to the real docker CLI. Yields (store,
-    environment)."""
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    docker = shim / "docker"
+def _engine_shim(folder, store) -> Path:
+    """A folder with a docker command whose `info` answers as an engine with the given image store and whose
+    `buildx inspect` lists BUILDER_PLATFORMS; every other command goes to the real docker CLI."""
+    folder.mkdir(exist_ok=True)
+    docker = folder / "docker"
     docker.write_text(
-        f"#!/bin/sh\nif [ \"$1\" = info ]; then echo '{DRIVER_STATUS[request.param]}'; exit 0; fi\n"
+        f"#!/bin/sh\nif [ \"$1\" = info ]; then echo '{DRIVER_STATUS[store]}'; exit 0; fi\n"
         f'if [ "$1 $2" = "buildx inspect" ]; then echo "Platforms: {BUILDER_PLATFORMS}"; exit 0; fi\n'
         f'exec {shutil.which("docker")} "$@"\n',
         encoding="utf-8",
     )
     docker.chmod(0o755)
-    return request.param, {"PATH": f"{shim}:{os.environ['PATH']}"}
+    return folder
+
+
+@pytest.fixture(params=sorted(DRIVER_STATUS))
+def engine_with_store(request):
+    """Each image store in turn: (store, the _validate argument that gives the engine that store)."""
+    return request.param, {"store": request.param}
 
 
 @pytest.mark.parametrize(
@@ -216,10 +223,10 @@ def test_should_let_only_the_default_branch_write_the_layer_cache(
     baked_for_validation, tmp_path, engine_with_store, inputs, write, cache_ref
 ):
     # Given: an engine with the containerd or the classic image store
-    store, docker_path = engine_with_store
+    store, engine = engine_with_store
 
     # When
-    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, **docker_path)
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, **engine)
     config = _services_with_build_file(baked_for_validation, outputs["build-file"])
 
     # Then: both builds read the cache its builder can export (registry cache, or the test image's inline
@@ -252,10 +259,10 @@ def test_should_give_a_job_of_one_platform_a_layer_cache_of_its_own(
     baked_for_validation, tmp_path, engine_with_store, platforms, cache_ref
 ):
     # Given
-    _, docker_path = engine_with_store
+    _, engine = engine_with_store
 
     # When: the job of one platform among several (push-by-digest), or a run of the engine's own
-    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, PLATFORMS=platforms, **docker_path)
+    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, PLATFORMS=platforms, **engine)
 
     # Then: two platforms' jobs never write one cache, each replacing the other's
     assert result.returncode == 0, result.stdout + result.stderr
@@ -267,10 +274,10 @@ def test_should_attest_the_published_image_where_the_image_store_can_hold_it(
     baked_for_validation, tmp_path, engine_with_store, inputs
 ):
     # Given: an engine with the containerd or the classic image store
-    store, docker_path = engine_with_store
+    store, engine = engine_with_store
 
     # When
-    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, **docker_path)
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, **engine)
     config = _services_with_build_file(baked_for_validation, outputs["build-file"])
 
     # Then: a provenance attestation (mode=max, the workflow run as its builder) on the containerd store only; the
@@ -296,10 +303,10 @@ def test_should_build_the_published_image_for_each_platform_given(
     baked_for_validation, tmp_path, engine_with_store, platforms, expected
 ):
     # Given
-    store, docker_path = engine_with_store
+    store, engine = engine_with_store
 
     # When
-    result, outputs = _validate(baked_for_validation, tmp_path, PLATFORMS=platforms, **docker_path)
+    result, outputs = _validate(baked_for_validation, tmp_path, PLATFORMS=platforms, **engine)
 
     # Then: several platforms only where the store holds them; the test image is the runner's own
     if store == "classic" and len(expected or []) > 1:
@@ -325,11 +332,11 @@ def test_should_push_by_digest_one_platform_of_the_containerd_store(
     baked_for_validation, tmp_path, engine_with_store, platforms, accepted
 ):
     # Given
-    store, docker_path = engine_with_store
+    store, engine = engine_with_store
 
     # When
     result, outputs = _validate(
-        baked_for_validation, tmp_path, **PUSHING, PUSH_BY_DIGEST="true", PLATFORMS=platforms, **docker_path
+        baked_for_validation, tmp_path, **PUSHING, PUSH_BY_DIGEST="true", PLATFORMS=platforms, **engine
     )
 
     # Then: one platform, where the store keeps its index and provenance as built; no tag, no signature of its own
@@ -355,10 +362,10 @@ def test_should_refuse_a_platform_it_cannot_build_and_test(
     baked_for_validation, tmp_path, engine_with_store, platforms, message
 ):
     # Given
-    _, docker_path = engine_with_store
+    _, engine = engine_with_store
 
     # When
-    result, outputs = _validate(baked_for_validation, tmp_path, PLATFORMS=platforms, **docker_path)
+    result, outputs = _validate(baked_for_validation, tmp_path, PLATFORMS=platforms, **engine)
 
     # Then
     assert result.returncode != 0

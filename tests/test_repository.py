@@ -1,6 +1,7 @@
 """This repository's own code meets the bar it sets for generated projects."""
 
 import re
+import sys
 
 import yaml
 
@@ -106,3 +107,42 @@ def test_should_run_our_ci_every_week_on_what_new_users_get():
     # Then: once a week (a day of the week, every week), and never cancelled by a newer run but on pull requests
     assert len(schedules) == 1 and re.fullmatch(r"\d+ \d+ \* \* [0-6]", schedules[0]), schedules
     assert workflow["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+
+
+def _tiers() -> dict[str, str]:
+    """The Makefile's tiers: name and marker expression."""
+    lines = run([require_command("make"), "--silent", "--no-print-directory", "tiers"], cwd=REPO_ROOT).stdout
+    return dict(line.split("=", 1) for line in lines.splitlines())
+
+
+def _selected(expression: str | None = None) -> list[str]:
+    """The node IDs of the tests a marker expression selects (all of them without one)."""
+    collect = [sys.executable, "-m", "pytest", "--collect-only", "--quiet", "-p", "no:cacheprovider"]
+    listing = run([*collect, *(["-m", expression] if expression else [])], cwd=REPO_ROOT).stdout
+    return [line for line in listing.splitlines() if "::" in line]
+
+
+def test_should_run_every_test_in_exactly_one_tier():
+    # Given
+    tiers = _tiers()
+
+    # When
+    chosen = [test for expression in tiers.values() for test in _selected(expression)]
+
+    # Then: the tiers (GitHub's CI runs a job each) are the whole suite, no test twice
+    assert sorted(chosen) == sorted(_selected()), sorted(set(_selected()) ^ set(chosen))
+
+
+def test_should_give_every_tier_and_the_classic_store_a_job_of_our_ci():
+    # Given
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+
+    # When: what each job runs (the fast job its own target, the others a matrix of make targets)
+    fast = [step["run"] for step in workflow["jobs"]["fast"]["steps"] if "run" in step]
+    matrix = workflow["jobs"]["tier"]["strategy"]["matrix"]["include"]
+
+    # Then
+    assert fast == ["make test-fast"]
+    assert sorted(job["tier"] for job in matrix if job["target"] == "tier") == sorted(set(_tiers()) - {"fast"})
+    assert [job["target"] for job in matrix if job["target"] != "tier"] == ["test-classic-store"]
+    assert all(isinstance(job["timeout"], int) for job in matrix)
