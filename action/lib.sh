@@ -62,10 +62,31 @@ readonly image_name_pattern='^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0
 readonly registry_pattern='^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$'
 readonly tag_pattern='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 readonly platform_pattern='^[a-z0-9]+/[a-z0-9_]+(/v[0-9]+)?$'
-# Events that may publish; any other (pull requests, comments, workflow_run, ...) may not.
+# The publishing rule, for the action's push (auto and true) and the merge action alike: the events that may publish
+# at all, those that run the repository's own code at a maintainer's word or on a schedule; any other
+# (pull_request, pull_request_target, issue_comment, workflow_run, ...) never does.
 readonly publishing_events=(push workflow_dispatch schedule release)
 # A release tag: vX.Y.Z (the v optional), a prerelease (-rc.1) and build metadata (+build.5) allowed.
 readonly semver_pattern='^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$'
+
+# Whether an event may publish (the exit status): one of publishing_events.
+# Usage: publishes_on EVENT
+publishes_on() {
+  local event
+  for event in "${publishing_events[@]}"; do
+    [ "$event" != "$1" ] || return 0
+  done
+  return 1
+}
+
+# Whether push: auto publishes a run (the exit status): of the events that may publish, only a push, and only of the
+# default branch or of a git tag.
+# Usage: auto_publishes EVENT GIT_REF DEFAULT_BRANCH
+auto_publishes() {
+  local event=$1 git_ref=$2 default_branch=$3
+  publishes_on "$event" && [ "$event" = push ] || return 1
+  [[ $git_ref == refs/tags/* ]] || { [ -n "$default_branch" ] && [ "$git_ref" = "refs/heads/$default_branch" ]; }
+}
 
 # The registry host as the action names it once validated: lower-cased, index.docker.io read as docker.io.
 normalised_registry() {

@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 problems=()
 problem() { problems+=("$*"); }
 
-printf '%s\n' "${publishing_events[@]}" | grep -qxF "$EVENT_NAME" ||
+publishes_on "$EVENT_NAME" ||
   problem "merging is refused on $EVENT_NAME events: only ${publishing_events[*]} events publish images"
 
 registry=$(normalised_registry "$REGISTRY")

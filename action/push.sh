@@ -53,7 +53,7 @@ push_by_digest() {
   docker image rm "$repository@$digest" >/dev/null
   jq --raw-output '.status // empty' <<<"$report" | print_untrusted
   if ((status != 0)) || jq --exit-status 'select(.errorDetail)' <<<"$report" >/dev/null; then
-    error "pushing $repository@$digest failed: $(jq --raw-output '.errorDetail.message // .message // empty' <<<"$report" | head -n 1)"
+    error "pushing $repository@$digest failed: $(jq --raw-output '.errorDetail.message // .message // empty' <<<"$report" | sed -n 1p)"
     return 1
   fi
 }

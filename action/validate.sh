@@ -53,14 +53,14 @@ case "$PUSH" in
     if [ -z "$IMAGE" ]; then
       echo "No image given: this run tests only."
       push=false
-    elif [ "$EVENT_NAME" = push ] && { [ "$on_default_branch" = true ] || [ -n "$git_tag" ]; }; then
+    elif auto_publishes "$EVENT_NAME" "$GIT_REF" "${DEFAULT_BRANCH:-}"; then
       push=true
     else
       push=false
     fi
     ;;
   true)
-    if printf '%s\n' "${publishing_events[@]}" | grep -qxF "$EVENT_NAME"; then
+    if publishes_on "$EVENT_NAME"; then
       push=true
     else
       problem "push: true is refused on $EVENT_NAME events: only ${publishing_events[*]} events publish images"
@@ -104,8 +104,11 @@ fi
 
 # The image store of the engine that answers: containerd or classic. The same check, under the same name, as
 # scripts/bootstrap.sh's and testkit/harness.py's: this script runs alone in users' runners.
+# (No pipe into grep -q: under pipefail, grep's early exit can kill docker info with SIGPIPE and fail the test.)
 engine_image_store() {
-  if docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
+  local driver_status
+  driver_status=$(docker info --format '{{json .DriverStatus}}' || true)
+  if [[ $driver_status == *io.containerd.snapshotter* ]]; then
     echo containerd
   else
     echo classic

@@ -92,13 +92,15 @@ own_dockerd_pid() {
 
 # True when the running dockerd was started with the bundle that holds the test CA.
 trusts_test_ca() {
-  tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | grep -qxF "SSL_CERT_FILE=$ca_bundle"
+  grep -qxF "SSL_CERT_FILE=$ca_bundle" < <(tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null)
 }
 
 # The image store of the engine that answers: containerd or classic (base-images.sh takes it as an argument;
 # action/validate.sh, which runs alone in users' runners, and testkit/harness.py check it the same way).
 engine_image_store() {
-  if docker info --format '{{json .DriverStatus}}' | grep -q 'io.containerd.snapshotter'; then
+  local driver_status
+  driver_status=$(docker info --format '{{json .DriverStatus}}' || true)
+  if [[ $driver_status == *io.containerd.snapshotter* ]]; then
     echo containerd
   else
     echo classic
@@ -256,7 +258,7 @@ buildx_version() {
   { docker buildx version 2>/dev/null || true; } | awk '{sub(/^v/, "", $2); sub(/[+-].*/, "", $2); print $2}'
 }
 
-version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]; }
+version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | sed -n 1p)" = "$2" ]; }
 
 # GitHub's runners build with BuildKit through buildx. Debian ships a recent enough plugin only in its
 # newest suite; its binary needs nothing but libc.

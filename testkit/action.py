@@ -14,6 +14,17 @@ ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
 MERGE_ACTION_FILE = REPO_ROOT / "merge" / "action.yml"
 MERGE_ACTION = yaml.safe_load(MERGE_ACTION_FILE.read_text(encoding="utf-8"))
 INPUTS = ACTION["inputs"]
+# Every event that triggers a workflow, as GitHub documents them, and those of them that may publish (the action's
+# one rule, action/lib.sh's publishing_events): a run that starts on any other must never push, sign or merge.
+# Ref: https://docs.github.com/en/actions/reference/workflows-and-actions/events-that-trigger-workflows
+GITHUB_EVENTS = (
+    "branch_protection_rule", "check_run", "check_suite", "create", "delete", "deployment", "deployment_status",
+    "discussion", "discussion_comment", "fork", "gollum", "issue_comment", "issues", "label", "merge_group",
+    "milestone", "page_build", "public", "pull_request", "pull_request_review", "pull_request_review_comment",
+    "pull_request_target", "push", "registry_package", "release", "repository_dispatch", "schedule", "status",
+    "watch", "workflow_call", "workflow_dispatch", "workflow_run",
+)  # fmt: skip
+PUBLISHING_EVENTS = ("push", "workflow_dispatch", "schedule", "release")
 INPUT_EXPRESSION = re.compile(r"\$\{\{ inputs\.([a-z-]+) \}\}")
 
 

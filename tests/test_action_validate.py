@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from testkit.action import github_outputs, step_env_defaults
+from testkit.action import GITHUB_EVENTS, PUBLISHING_EVENTS, github_outputs, step_env_defaults
 from testkit.harness import REPO_ROOT, run
 from testkit.projects import bake
 
@@ -71,6 +71,30 @@ def test_should_decide_the_push_once_from_event_branch_and_policy(baked_for_vali
     # Then
     assert result.returncode == 0, result.stdout + result.stderr
     assert outputs["push"] == push
+
+
+@pytest.mark.parametrize("event", GITHUB_EVENTS)
+def test_should_publish_under_auto_only_a_push_of_the_default_branch(baked_for_validation, tmp_path, event):
+    # When: every event GitHub documents, on the default branch's ref
+    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, EVENT_NAME=event)
+
+    # Then
+    assert result.returncode == 0, result.stdout
+    assert outputs["push"] == ("true" if event == "push" else "false")
+
+
+@pytest.mark.parametrize("event", GITHUB_EVENTS)
+def test_should_publish_under_true_only_on_the_publishing_events(baked_for_validation, tmp_path, event):
+    # When
+    result, outputs = _validate(baked_for_validation, tmp_path, **PUSHING, PUSH="true", EVENT_NAME=event)
+
+    # Then: a publishing event pushes; any other is refused before any work, naming the event
+    if event in PUBLISHING_EVENTS:
+        assert (result.returncode, outputs["push"]) == (0, "true"), result.stdout
+    else:
+        assert result.returncode != 0
+        assert f"::error::push: true is refused on {event} events" in result.stdout
+        assert "push" not in outputs
 
 
 def test_should_lower_case_the_image_name(baked_for_validation, tmp_path):

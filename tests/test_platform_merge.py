@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from testkit.action import github_outputs, login_step_env, push_step_env
+from testkit.action import GITHUB_EVENTS, PUBLISHING_EVENTS, github_outputs, login_step_env, push_step_env
 from testkit.harness import REPO_ROOT, run
 from testkit.projects import unique_name
 
@@ -214,6 +214,20 @@ def test_should_tag_the_index_as_the_action_tags_a_push(tmp_path, inputs, tags):
     assert outputs["refs"].splitlines() == [f"docker.io/realpython/page-tracker:{tag}" for tag in tags]
     assert outputs["platforms"].splitlines() == ["linux/amd64", "linux/arm64"]
     assert outputs["sign"] == "false"
+
+
+@pytest.mark.parametrize("event", GITHUB_EVENTS)
+def test_should_merge_only_on_the_events_that_publish(tmp_path, event):
+    # When: every event GitHub documents
+    result, outputs = _merge_validate(tmp_path, EVENT_NAME=event)
+
+    # Then: the action's one publishing rule
+    if event in PUBLISHING_EVENTS:
+        assert result.returncode == 0, result.stdout
+    else:
+        assert result.returncode != 0
+        assert f"::error::merging is refused on {event} events" in result.stdout
+        assert "refs" not in outputs
 
 
 @pytest.mark.parametrize(
