@@ -82,5 +82,13 @@ def make_venv(project: Path, venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def deploy_signature_check(project: Path) -> str:
+    """The command of the deploy job's signature check, as a project baked with deploy: swarm writes it."""
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    return next(
+        step["run"] for step in workflow["jobs"]["deploy"]["steps"] if step["name"] == "Verify the image's signature"
+    )
+
+
 def unique_name(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"

@@ -14,7 +14,7 @@ from testkit.compose import compose_leftovers
 from testkit.cosign import COSIGN_DIR, generate_key_pair, sign, verify
 from testkit.harness import engine_image_store, git_commit, run
 from testkit.images import empty_engine_but_base_images, remove_images
-from testkit.projects import bake, change_code_only, unique_name
+from testkit.projects import bake, change_code_only, deploy_signature_check, unique_name
 from testkit.stack import base_images, wait_for_the_edge
 from testkit.template import DEFAULT_ANSWERS, derived
 
@@ -328,7 +328,7 @@ def test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_e
     assert not verified and "no signatures found" in output.lower(), output
     assert keys.password not in result.log and keys.private_key.splitlines()[1] not in result.log
     # ... the deploy job's check (deploy: swarm, with COSIGN_PUBLIC_KEY set) passes the pushed digest only
-    check = _deploy_signature_check(cookies)
+    check = deploy_signature_check(bake(cookies, deploy="swarm"))
     check_env = env | {"COSIGN_PUBLIC_KEY": keys.public_key.read_text(encoding="utf-8"),
                        "PATH": f"{COSIGN_DIR}:{env['PATH']}"}  # fmt: skip
     tampered_digest = scenario.registry.manifest_digest(scenario.repository, "latest")
@@ -425,13 +425,6 @@ def test_should_test_each_platform_in_its_own_job_then_merge_tag_and_sign_exactl
     assert MERGE_JOB not in "".join(line for line in broken.log.splitlines() if "Success" in line)
     assert scenario.registry.tags(scenario.repository) == tags
     assert scenario.registry.manifest_digest(scenario.repository, "latest") == merged["digest"]
-
-
-def _deploy_signature_check(cookies) -> str:
-    """The command of the deploy job's signature check, as the template writes it for deploy: swarm."""
-    workflow = bake(cookies, deploy="swarm") / ".github" / "workflows" / "ci.yml"
-    steps = yaml.safe_load(workflow.read_text(encoding="utf-8"))["jobs"]["deploy"]["steps"]
-    return next(step["run"] for step in steps if step["name"] == "Verify the image's signature")
 
 
 def _assert_pulled_image_is_tested_image_and_counts(scenario, ref, tested_image_id, keep=False):

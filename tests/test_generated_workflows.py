@@ -6,8 +6,8 @@ import re
 import pytest
 import yaml
 
-from testkit.harness import REPO_ROOT
-from testkit.projects import bake
+from testkit.harness import REPO_ROOT, run
+from testkit.projects import bake, deploy_signature_check
 from testkit.template import COOKIECUTTER_JSON, DEFAULT_ANSWERS, derived
 
 PINS = COOKIECUTTER_JSON["_github_actions"]
@@ -200,7 +200,9 @@ def test_should_deploy_only_the_pushed_digest_after_a_default_branch_push_in_the
         assert deploy["environment"] == "production"
         assert deploy["permissions"] == {"contents": "read"}
         step = {"publish": "pipeline", "merge": "merge"}[pushed_by]
-        assert jobs[pushed_by]["outputs"] == {"digest": f"${{{{ steps.{step}.outputs.digest }}}}"}
+        assert jobs[pushed_by]["outputs"] == {
+            output: f"${{{{ steps.{step}.outputs.{output} }}}}" for output in ("digest", "signed")
+        }
         assert (
             deploy["env"]["IMAGE"] == f"docker.io/realpython/page-tracker@${{{{ needs.{pushed_by}.outputs.digest }}}}"
         )
@@ -208,3 +210,30 @@ def test_should_deploy_only_the_pushed_digest_after_a_default_branch_push_in_the
         secrets_used = {name for name in ("DEPLOY_SSH_KEY", "DEPLOY_SSH_KNOWN_HOSTS", "DEPLOY_SSH_TARGET", "REDIS_PASSWORD")
                         if f"secrets.{name}" in yaml.safe_dump(deploy)}  # fmt: skip
         assert len(secrets_used) == 4
+
+
+@pytest.mark.parametrize(
+    ("signed", "public_key", "deploys"),
+    [
+        pytest.param("true", "", False, id="signed-but-no-public-key"),
+        pytest.param("false", "", True, id="signing-off"),
+    ],
+)
+def test_should_deploy_a_signed_image_only_once_it_verifies(cookies, tmp_path, signed, public_key, deploys):
+    # Given: the deploy job's signature check, with or without the public key; a cosign that would verify anything
+    check = deploy_signature_check(bake(cookies, deploy="swarm"))
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "cosign").write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    (fake / "cosign").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "IMAGE": f"docker.io/realpython/page-tracker@sha256:{'a' * 64}"}
+
+    # When
+    result = run(
+        ["bash", "-e", "-c", check], env=env | {"SIGNED": signed, "COSIGN_PUBLIC_KEY": public_key}, check=False
+    )
+
+    # Then: a signed image without a key to verify it stops the deploy (fails closed), naming the variable
+    assert (result.returncode == 0) is deploys, result.stdout
+    if not deploys:
+        assert "::error::" in result.stdout and "COSIGN_PUBLIC_KEY is not set" in result.stdout
