@@ -237,3 +237,14 @@ def test_should_deploy_a_signed_image_only_once_it_verifies(cookies, tmp_path, s
     assert (result.returncode == 0) is deploys, result.stdout
     if not deploys:
         assert "::error::" in result.stdout and "COSIGN_PUBLIC_KEY is not set" in result.stdout
+
+
+@pytest.mark.parametrize("ci", ["action", "inline"])
+def test_should_run_every_step_with_pipefail(cookies, ci):
+    # When
+    workflow = yaml.safe_load((bake(cookies, ci=ci) / ".github" / "workflows" / "ci.yml").read_text("utf-8"))
+
+    # Then: bash named as the shell (GitHub runs it with -eo pipefail), and no step that names another
+    assert workflow["defaults"] == {"run": {"shell": "bash"}}
+    shells = {step["shell"] for job in workflow["jobs"].values() for step in job["steps"] if "shell" in step}
+    assert shells <= {"bash"}, shells
