@@ -132,6 +132,16 @@ def derived_problems(context: dict, template: dict) -> list[str]:
     ]
 
 
+def private_problems(context: dict, template: dict) -> list[str]:
+    """Private values (one `_`: the pinned actions, the runner labels) are the template's own, never answered: a
+    replay file or the command line could otherwise point a workflow at another commit or a self-hosted runner."""
+    return [
+        f"{name}: is the template's own value and cannot be given"
+        for name, value in template.items()
+        if name.startswith("_") and not name.startswith("__") and context.get(name) != value
+    ]
+
+
 def problems(answers: dict) -> list[str]:
     """Every wrong answer, each as 'question: reason'."""
     checks = {
@@ -155,10 +165,12 @@ def main() -> int:
     found = problems(ANSWERS)
     # Cookiecutter's own entry point, the one replay files come through, names the template folder. cruft
     # builds the context itself with cookiecutter's generate_context, which refuses a value outside a
-    # choice list, and re-derives every `__` value: there is nothing further to check against then.
+    # choice list, re-derives every `__` value and (cruft update) passes no `_` value of .cruft.json: there is
+    # nothing further to check against then.
     if "_repo_dir" in CONTEXT:
         template = template_questions(CONTEXT["_repo_dir"])
         found += choice_problems(CONTEXT, template) + derived_problems(CONTEXT, template)
+        found += private_problems(CONTEXT, template)
     for problem in found:
         print(f"ERROR: {problem}", file=sys.stderr)
     return 1 if found else 0

@@ -104,6 +104,27 @@ def test_should_refuse_a_derived_value_given_by_hand(tmp_path):
     assert given == ["__package_name: '../x' is derived from the other answers and cannot be given"]
 
 
+def test_should_refuse_a_private_value_given_by_hand(tmp_path):
+    # Given: the template's own private values, and a pin and a runner label of an attacker's
+    hook = render_hook(tmp_path, "pre_gen_project")
+    template = hook.template_questions(REPO_ROOT)
+    runners = COOKIECUTTER_JSON["_github_runners"] | {"linux/arm64": "attacker-self-hosted"}
+    checkout = {"actions/checkout": {"commit": "0" * 40, "version": "v9.9.9"}}
+
+    # When
+    as_template = hook.private_problems(DEFAULT_ANSWERS | COOKIECUTTER_JSON, template)
+    given = hook.private_problems(
+        DEFAULT_ANSWERS | COOKIECUTTER_JSON | {"_github_runners": runners, "_github_actions": checkout}, template
+    )
+
+    # Then: each named, its value never echoed
+    assert as_template == []
+    assert given == [
+        "_github_actions: is the template's own value and cannot be given",
+        "_github_runners: is the template's own value and cannot be given",
+    ]
+
+
 @pytest.mark.parametrize(
     ("registry", "namespace", "valid"),
     [

@@ -86,6 +86,15 @@ def test_should_refuse_a_path_like_slug_and_touch_nothing_outside(user_folders, 
         pytest.param("redis_appendfsync", "everysec\nREDIS_PASSWORD=known", id="second-dotenv-line"),
         pytest.param("ci", "none\n", id="trailing-newline"),
         pytest.param("__package_name", "../../x", id="derived-value-given"),
+        # Private values: a pin of another commit, a runner of an attacker's.
+        pytest.param(
+            "_github_actions", {"actions/checkout": {"commit": "0" * 40, "version": "v7.0.1"}}, id="private-pins"
+        ),
+        pytest.param(
+            "_github_runners",
+            {"linux/amd64": "ubuntu-latest", "linux/arm64": "attacker-self-hosted"},
+            id="private-runners",
+        ),
     ],
 )
 def test_should_refuse_a_replayed_answer_outside_the_template_and_touch_nothing(user_folders, question, value):
