@@ -101,8 +101,13 @@ def test_should_pin_our_own_workflows_from_the_same_table_and_show_dependabot_ev
     assert {reference.split("@")[0] for reference, _ in uses} == set(PINS)
 
 
+# The first cosign release free of every advisory known on 2026-12-06.
+# Ref: https://github.com/sigstore/cosign/security/advisories/GHSA-fx35-mq7g-6g98
+COSIGN_WITH_EVERY_FIX = (3, 1, 3)
+
+
 @pytest.mark.parametrize("answers", [*WORKFLOW_VARIANTS, pytest.param({"deploy": "swarm"}, id="action-swarm")])
-def test_should_install_the_cosign_release_the_suite_verifies_with(cookies, answers):
+def test_should_install_a_cosign_release_past_every_known_advisory(cookies, answers):
     # Given
     workflow = yaml.safe_load((bake(cookies, **answers) / ".github" / "workflows" / "ci.yml").read_text())
 
@@ -110,9 +115,10 @@ def test_should_install_the_cosign_release_the_suite_verifies_with(cookies, answ
     installs = [step.get("with", {}) for job in workflow["jobs"].values() for step in job["steps"]
                 if step.get("uses", "").startswith("sigstore/cosign-installer@")]  # fmt: skip
 
-    # Then: cookiecutter.json's cosign, the one the act tier's stand-in checks against the bootstrap's, not the
-    # installer's default (which lags the releases)
+    # Then: cookiecutter.json's cosign, not the installer's default (which lags the releases), and one that fixes
+    # GHSA-fx35-mq7g-6g98 (a verification bypass through legacy bundles, in every release up to 3.1.2)
     assert all(install == {"cosign-release": derived("__cosign_version")} for install in installs)
+    assert tuple(map(int, derived("__cosign_version").removeprefix("v").split("."))) >= COSIGN_WITH_EVERY_FIX
     assert installs or answers.get("ci") == "inline"
 
 
