@@ -254,3 +254,20 @@ def test_should_run_every_step_with_pipefail(cookies, ci):
     assert workflow["defaults"] == {"run": {"shell": "bash"}}
     shells = {step["shell"] for job in workflow["jobs"].values() for step in job["steps"] if "shell" in step}
     assert shells <= {"bash"}, shells
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_VARIANTS)
+def test_should_let_one_run_at_a_time_write_a_commits_tags(cookies, answers):
+    # Given
+    workflow = yaml.safe_load((bake(cookies, **answers) / ".github" / "workflows" / "ci.yml").read_text("utf-8"))
+    jobs = workflow["jobs"]
+
+    # When: the job that writes the tags (the merge of a job per platform, else the publish job)
+    writer = "merge" if "merge" in jobs else "publish"
+
+    # Then: queued by commit, never cancelled, so a release tag's run and its branch push's never interleave
+    assert jobs[writer]["concurrency"] == {
+        "group": "${{ github.workflow }}-tags-${{ github.sha }}",
+        "cancel-in-progress": False,
+    }
+    assert all("concurrency" not in job for name, job in jobs.items() if name != writer)
