@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import redis
 
-from testkit.harness import git_commit, run
+from testkit.harness import git_commit, run, wait_until
 from testkit.template import base_image_args, derived
 
 PYTHON_IMAGE = derived("__python_image")
@@ -33,6 +33,26 @@ def test_should_list_every_base_image_the_template_can_reference_the_default_bui
         "python:3.13-slim-trixie",
         "ghcr.io/astral-sh/uv:0.13.9",
     ]
+
+
+def test_should_return_what_the_condition_returns_once_it_holds():
+    # Given: a condition that holds on its third look
+    looks = iter([None, 0, "ready"])
+
+    # When / Then
+    assert wait_until(lambda: next(looks), timeout=5, what="the third look", interval=0.01) == "ready"
+
+
+def test_should_fail_naming_what_it_waited_for_when_the_condition_never_holds():
+    # Given: a condition that never holds, looked at until the time is up
+    looks = []
+
+    # When
+    with pytest.raises(TimeoutError, match="gave up after 0.3 s waiting for a page that never changes"):
+        wait_until(lambda: looks.append(1), timeout=0.3, what="a page that never changes", interval=0.05)
+
+    # Then: it kept looking until the time was up, not once
+    assert len(looks) >= 3
 
 
 def test_should_count_in_a_real_redis_server(redis_server):
