@@ -44,8 +44,10 @@ BRANCH = re.compile(r"(?![./-])(?!.*\.\.)(?!.*//)(?!.*\.lock$)(?!.*[./]$)[A-Za-z
 
 
 def printable_problem(value: str) -> str | None:
+    # Every category C: control (a newline, a tab), format (invisible marks such as U+202E, which makes text read
+    # otherwise than it is), surrogate, private-use and unassigned.
     if any(unicodedata.category(char).startswith("C") for char in value):
-        return "must not contain control characters such as newlines or tabs"
+        return "must not contain control characters, nor invisible, private-use or unassigned ones (e.g. U+202E)"
     if len(value) > MAX_TEXT_LENGTH:
         return f"must be at most {MAX_TEXT_LENGTH} characters long"
     return None

@@ -50,6 +50,32 @@ def test_should_read_a_hostile_answer_as_plain_data(tmp_path, monkeypatch, hosti
     assert not (tmp_path / "MARKER").exists()
 
 
+@pytest.mark.parametrize(
+    "character",
+    [
+        pytest.param("\n", id="Cc-newline"),
+        pytest.param("\u202e", id="Cf-right-to-left-override"),
+        pytest.param("\u200b", id="Cf-zero-width-space"),
+        pytest.param("\u2066", id="Cf-left-to-right-isolate"),
+        pytest.param("\ue000", id="Co-private-use"),
+        pytest.param("\u0378", id="Cn-unassigned"),
+    ],
+)
+def test_should_refuse_a_character_that_is_not_what_it_shows(tmp_path, character):
+    # Given
+    hook = render_hook(tmp_path, "pre_gen_project")
+
+    # When
+    problem = hook.printable_problem(f"Page{character}Tracker")
+
+    # Then
+    assert problem is not None and "control characters" in problem
+
+
+def test_should_accept_letters_of_any_script(tmp_path):
+    assert render_hook(tmp_path, "pre_gen_project").printable_problem("Zähler Ünïcode 計数器 Счётчик") is None
+
+
 def test_should_find_no_problem_in_the_defaults(tmp_path):
     # Given
     hook = render_hook(tmp_path, "pre_gen_project")
@@ -181,6 +207,29 @@ def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
     assert "deployments from main only" in steps
     assert f"pin {DEFAULT_ANSWERS['tracker_ci_action']} to its release commit" in steps
     assert "cruft update" in steps
+
+
+# What each step a user follows needs done before it: the lock before the build that installs it, the build and the
+# tests before the first commit (which must hold the lock), the commit before the push, the environment before the
+# push that uses it.
+STEP_ORDER = ["cd ", "uv lock", "docker compose up", "--profile testing run", "git commit", "environment 'registry'"]
+
+
+@pytest.mark.parametrize("lock_problem", [None, "uv is not on the PATH"], ids=["locked", "not-locked"])
+def test_should_number_the_next_steps_in_the_order_a_user_can_follow_them(tmp_path, lock_problem):
+    # Given
+    hook = render_hook(tmp_path, "post_gen_project", deploy="swarm")
+
+    # When: the numbered lines, as a user reads them, and where each step is
+    lines = hook.next_steps(hook.ANSWERS, lock_problem=lock_problem).splitlines()[1:]
+    numbers = [int(line.split(".", 1)[0]) for line in lines]
+    position = {part: next((n for n, line in enumerate(lines) if part in line), None) for part in STEP_ORDER}
+
+    # Then: numbered 1, 2, 3, ...; the lock step only when it is left to do; each step after what it needs
+    assert numbers == list(range(1, len(lines) + 1))
+    assert (position["uv lock"] is None) is (lock_problem is None)
+    followed = [position[part] for part in STEP_ORDER if position[part] is not None or part != "uv lock"]
+    assert None not in followed and followed == sorted(followed), position
 
 
 def test_should_not_ask_to_pin_an_action_pinned_by_commit(tmp_path):

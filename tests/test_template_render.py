@@ -120,6 +120,7 @@ UNSUPPORTED = [
     pytest.param("project_slug", "class", "Python keyword", id="slug-keyword"),
     pytest.param("description", "x" * 201, "at most 200", id="description-too-long"),
     pytest.param("author", "Ann\tOther", "control characters", id="author-tab"),
+    pytest.param("project_name", "Page\u202eTracker", "control characters", id="name-right-to-left-override"),
     pytest.param("registry", "https://docker.io", "host name", id="registry-url"),
     pytest.param("registry", "registry.local:70000", "port outside", id="registry-port"),
     pytest.param("image_namespace", "RealPython", "Docker Hub user", id="namespace-upper-case"),
