@@ -271,3 +271,29 @@ def test_should_let_one_run_at_a_time_write_a_commits_tags(cookies, answers):
         "cancel-in-progress": False,
     }
     assert all("concurrency" not in job for name, job in jobs.items() if name != writer)
+
+
+# The platform each runner label runs natively (GitHub's hosted runners); act maps every label to this host, where
+# QEMU is registered, so a job asking for a platform its runner lacks passes here and fails on GitHub.
+RUNNER_PLATFORM = {"ubuntu-latest": "linux/amd64", "ubuntu-26.04-arm": "linux/arm64"}
+
+
+def test_should_ask_each_platform_job_for_its_runners_platform_alone(cookies):
+    # Given: the default answers, a job per platform
+    workflow = yaml.safe_load((bake(cookies) / ".github" / "workflows" / "ci.yml").read_text("utf-8"))
+
+    # When: every job on a runner of its matrix, and the platforms its steps ask the action for
+    matrix_jobs = {name: job for name, job in workflow["jobs"].items() if job["runs-on"] == "${{ matrix.runner }}"}
+    asked = {
+        name: [step["with"]["platforms"] for step in job["steps"] if "platforms" in step.get("with", {})]
+        for name, job in matrix_jobs.items()
+    }
+
+    # Then: the pull-request and the publish job each; each runner of the platform it runs natively, and each step
+    # asking for the matrix's one platform, never all of them
+    assert sorted(matrix_jobs) == ["publish", "test"]
+    assert set(RUNNER_PLATFORM) == {"ubuntu-latest", *COOKIECUTTER_JSON["_github_runners"].values()}
+    for name, job in matrix_jobs.items():
+        entries = job["strategy"]["matrix"]["include"]
+        assert [RUNNER_PLATFORM[entry["runner"]] for entry in entries] == [entry["platform"] for entry in entries]
+        assert asked[name] == ["${{ matrix.platform }}"], name
