@@ -62,7 +62,7 @@ SUPPORTED = [
     pytest.param({"deploy": "swarm"}, {
         "deploy/compose.stack.yml": ["image: \"${IMAGE:?", "redis:8.10-trixie", "haproxy:3.4", "order: start-first",
                              "failure_action: rollback", "endpoint_mode: dnsrr", "mode: host", "page_tracker.redis == true"],
-        "deploy/haproxy.cfg": [f"server-template web {derived('__max_web_replicas')} tasks.web-service:8000", "retry-on conn-failure"],
+        "deploy/haproxy.cfg": [f"server-template web {derived('__max_web_replicas')} tasks.web-service:8000", "\n    retry-on conn-failure\n"],
         "deploy/deploy.sh": ["default_stack=page_tracker", "docker stack deploy"],
     }, [], id="deploy-swarm"),
     pytest.param({"default_branch": "master"}, {".github/workflows/ci.yml": ['- "master"']}, [], id="branch-master"),
