@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # "Push the tested image": with login.sh's Docker config, tags the tested image ID -- no rebuild -- with every
-# reference, pushes, reads the digest the registry reports; on a run that writes an inline layer cache also pushes it
-# (CACHE_REF, the test image that the build tagged, inline cache metadata included; a registry cache was written by
-# the build). With push-by-digest, pushes the tested image under its digest alone, no tag, for the merge action.
+# reference, pushes, reads the digest the registry reports and checks that it is the tested image's (failing before
+# any signing when it is not); on a run that writes an inline layer cache also pushes it (CACHE_REF, the test image
+# that the build tagged, inline cache metadata included; a registry cache was written by the build). With
+# push-by-digest, pushes the tested image under its digest alone, no tag, for the merge action.
 # REGISTRY, IMAGE, REFS, PUSH_BY_DIGEST, WRITE_CACHE, CACHE_KIND and CACHE_REF are validate.sh's normalised outputs.
 # Outputs: pushed, refs, digest.
 # This step handles the registry password (push-by-digest hands it to the engine): never trace it.
@@ -93,6 +94,26 @@ for ref in "${refs[@]}"; do
   fi
   digest=$pushed_digest
 done
+# Prints the digest of the engine's own platform's manifest in an image of the containerd store (nothing where the
+# engine cannot say: the classic store, or a CLI older than Docker 28.1).
+own_platform_manifest() {
+  local platform
+  platform=$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')
+  docker image inspect --platform "$platform" --format '{{with .Descriptor}}{{.Digest}}{{end}}' "$1" 2>/dev/null || true
+}
+
+# What went out is the tested image, whatever retagged a reference between the tag and the push (a job of another
+# run on a shared engine, a compose service named like the image): on the containerd store the pushed digest is the
+# tested ID itself, or the manifest of the engine's platform in it (an index whose other platforms are not all
+# present goes out as that one manifest); on the classic store the ID is the image's config, which the pushed
+# manifest names.
+if [ "$digest" != "$IMAGE_ID" ] && [ "$digest" != "$(own_platform_manifest "$IMAGE_ID")" ]; then
+  pushed_config=$(docker buildx imagetools inspect --raw "$IMAGE@$digest" | jq --raw-output '.config.digest // empty')
+  if [ "$pushed_config" != "$IMAGE_ID" ]; then
+    error "the registry holds $digest under ${refs[*]}, not the tested image $IMAGE_ID (its config: ${pushed_config:-none, an index}): something retagged it before the push; nothing is signed"
+    exit 1
+  fi
+fi
 set_output pushed true
 set_output refs "$REFS"
 set_output digest "$digest"

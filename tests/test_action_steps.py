@@ -5,6 +5,7 @@ summary.sh from what action.yml hands it after each kind of run."""
 import os
 import re
 import secrets
+import shutil
 
 import pytest
 
@@ -31,8 +32,9 @@ def test_should_never_print_the_password_where_nothing_masks_it(stand_in_hub, ti
     outputs = tmp_path / "outputs"
     outputs.touch()
     login_env = login_step_env(registry, password, outputs, tmp_path)
-    push_env = {**push_step_env(_image_id(tiny_image), repository, outputs), "USERNAME": registry.username,
-                "PASSWORD": password}  # fmt: skip
+    # (push.sh reads the registry with buildx, which trusts the stand-in's certificate through client_env)
+    push_env = {**push_step_env(_image_id(tiny_image), repository, outputs), **stand_in_hub.client_env,
+                "USERNAME": registry.username, "PASSWORD": password}  # fmt: skip
 
     try:
         # When: each step traced command by command
@@ -68,7 +70,11 @@ def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_
     outputs = tmp_path / "outputs"
     outputs.touch()
     run([REPO_ROOT / "action" / "login.sh"], env=login_step_env(registry, registry.password, outputs, tmp_path))
-    docker = {**os.environ, "DOCKER_CONFIG": github_outputs(outputs.read_text())["docker-config"]}
+    docker = {
+        **os.environ,
+        **stand_in_hub.client_env,
+        "DOCKER_CONFIG": github_outputs(outputs.read_text())["docker-config"],
+    }
     run(["docker", "tag", tiny_image, f"{elsewhere}:one"])
     run(["docker", "push", "--quiet", f"{elsewhere}:one"], env=docker)
     index_digest = registry.put_one_platform_index(elsewhere, "one", "index")
@@ -90,6 +96,48 @@ def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_
     finally:
         run([REPO_ROOT / "action" / "logout.sh"], env={**push_step_env(image_id, ours, outputs), **docker})
         run(["docker", "rmi", "--force", image_id], check=False)
+
+
+@pytest.mark.docker
+def test_should_fail_naming_both_digests_when_the_tag_was_moved_before_the_push(stand_in_hub, tiny_image, tmp_path):
+    # Given: the tested image and another; a docker command that, as another job on a shared engine could, points
+    # the reference at the other image just before each push
+    registry = stand_in_hub.docker_hub
+    repository = f"{unique_name('race').replace('-', '')}/tiny"
+    other = f"tracker-ci-harness-other:{secrets.token_hex(4)}"
+    run(["docker", "build", "--quiet", "--tag", other, "-"], input=f"FROM {tiny_image}\nLABEL run=other\n")
+    racing = tmp_path / "racing"
+    racing.mkdir()
+    real = shutil.which("docker")
+    (racing / "docker").write_text(
+        f'#!/bin/sh\n[ "$1" != push ] || "{real}" tag {other} "$2" || exit 1\nexec "{real}" "$@"\n', encoding="utf-8"
+    )
+    (racing / "docker").chmod(0o755)
+    outputs = tmp_path / "outputs"
+    outputs.touch()
+    run([REPO_ROOT / "action" / "login.sh"], env=login_step_env(registry, registry.password, outputs, tmp_path))
+    docker = {
+        **os.environ,
+        **stand_in_hub.client_env,
+        "DOCKER_CONFIG": github_outputs(outputs.read_text())["docker-config"],
+    }
+    tested = _image_id(tiny_image)
+    push_env = {**push_step_env(tested, repository, outputs), **docker, "PATH": f"{racing}:{os.environ['PATH']}"}
+
+    try:
+        # When
+        result = run([REPO_ROOT / "action" / "push.sh"], env=push_env, check=False)
+
+        # Then: refused, naming what the registry holds and what was tested; no digest for the sign step
+        assert result.returncode != 0
+        pushed = registry.manifest_digest(repository, "v1")
+        assert pushed != tested
+        errors = [line for line in result.stdout.splitlines() if line.startswith("::error::")]
+        assert any(pushed in line and tested in line for line in errors), result.stdout
+        assert "digest" not in github_outputs(outputs.read_text())
+    finally:
+        run([REPO_ROOT / "action" / "logout.sh"], env=push_env)
+        run(["docker", "rmi", "--force", other, f"{repository}:v1"], check=False)
 
 
 @pytest.mark.docker
