@@ -3,7 +3,8 @@
 # (an index of one platform's image and its provenance attestation, as the action pushes by digest), refuses --
 # before anything is pushed -- a digest of no platform or of several, a platform given twice and one not asked for
 # or missing; then makes one index of exactly those images, attestations included, under every reference, and checks
-# what the registry serves. IMAGE, DIGESTS, PLATFORMS and REFS are merge-validate.sh's outputs.
+# that the registry serves that index, by the digest of what it made, under each. IMAGE, DIGESTS, PLATFORMS and REFS
+# are merge-validate.sh's outputs.
 # Outputs: digest (of the index), refs.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -59,18 +60,21 @@ fi
 group "Push the index of ${platforms[*]} as ${refs[*]}"
 tag_args=()
 for ref in "${refs[@]}"; do tag_args+=(--tag "$ref"); done
-docker buildx imagetools create "${tag_args[@]}" "${digests[@]/#/$IMAGE@}" 2>&1 | print_untrusted
+sources=("${digests[@]/#/$IMAGE@}")
+# The index this merge makes, as imagetools create prints it (--dry-run: the bytes it pushes), and so its digest:
+# the one later steps sign and deploy, never one read back by tag, which another run may have moved since.
+index=$(docker buildx imagetools create --dry-run "${tag_args[@]}" "${sources[@]}")
+digest="sha256:$(printf '%s' "$index" | sha256sum | cut -d' ' -f1)"
+docker buildx imagetools create "${tag_args[@]}" "${sources[@]}" 2>&1 | print_untrusted
 endgroup
 
-# What the registry serves under every reference: one index, holding the platforms asked for.
-digest=""
+# What the registry serves under every reference: the index this merge made, holding the platforms asked for.
 for ref in "${refs[@]}"; do
   served=$(docker buildx imagetools inspect --format '{{json .Manifest}}' "$ref" | jq --raw-output .digest)
-  if [ -n "$digest" ] && [ "$served" != "$digest" ]; then
-    error "$ref names $served, ${refs[0]} names $digest"
+  if [ "$served" != "$digest" ]; then
+    error "$ref names $served, not the index this merge made ($digest): another run moved it; nothing is signed"
     exit 1
   fi
-  digest=$served
 done
 served_platforms=$(docker buildx imagetools inspect --raw "$IMAGE@$digest" | image_platforms | sort)
 if [ "$served_platforms" != "$(printf '%s\n' "${platforms[@]}" | sort)" ]; then

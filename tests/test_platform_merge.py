@@ -5,10 +5,11 @@ import os
 import secrets
 
 import pytest
+import yaml
 
 from testkit.action import GITHUB_EVENTS, PUBLISHING_EVENTS, github_outputs, login_step_env, push_step_env
 from testkit.harness import REPO_ROOT, run
-from testkit.projects import unique_name
+from testkit.projects import bake, unique_name
 
 ACTION = REPO_ROOT / "action"
 COMMIT_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -153,6 +154,17 @@ def test_should_merge_the_tested_digests_into_one_index_under_every_tag(
     for tag in (COMMIT_SHA, "latest"):
         assert registry.manifest_digest(repository, tag) == outputs["digest"]
 
+    # When: that two-platform index given as one platform's digest, beside the other's
+    refused, refused_outputs = _merge(
+        tmp_path, docker, repository, [outputs["digest"], digests["linux/arm64"]], list(digests), ["edge"]
+    )
+
+    # Then: refused before any tag moves
+    assert refused.returncode != 0
+    assert f"{outputs['digest']} holds 2 platforms" in refused.stdout, refused.stdout
+    assert "digest" not in refused_outputs
+    assert registry.tags(repository) == sorted([COMMIT_SHA, "latest"])
+
 
 @pytest.mark.docker
 @pytest.mark.parametrize(
@@ -194,6 +206,28 @@ def _merge_validate(tmp_path, **inputs):
     env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(outputs), **MERGE_INPUTS, **inputs}
     result = run([ACTION / "merge-validate.sh"], env=env, check=False)
     return result, github_outputs(outputs.read_text())
+
+
+def test_should_read_the_digest_list_the_generated_merge_job_writes(tmp_path, cookies):
+    # Given: the digests as the platform jobs leave them (a file each, named by its hex) and the generated merge
+    # job's step that lists them for the merge action
+    workflow = yaml.safe_load((bake(cookies) / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    listing = next(step["run"] for step in workflow["jobs"]["merge"]["steps"] if step.get("id") == "digests")
+    folder = tmp_path / "digests"
+    folder.mkdir()
+    hexes = sorted(secrets.token_hex(32) for _ in range(2))
+    for hex_digest in hexes:
+        (folder / hex_digest).touch()
+    listed = tmp_path / "listed"
+    listed.touch()
+    run(["bash", "-e", "-c", listing], cwd=folder, env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(listed)})
+
+    # When: exactly that list as the merge action's digests input
+    result, outputs = _merge_validate(tmp_path, DIGESTS=github_outputs(listed.read_text())["digests"])
+
+    # Then
+    assert result.returncode == 0, result.stdout
+    assert outputs["digests"].splitlines() == [f"sha256:{hex_digest}" for hex_digest in hexes]
 
 
 @pytest.mark.parametrize(
