@@ -2,6 +2,7 @@
 the published service counts and keeps its count, and a broken test fails the image build."""
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from testkit.dockerfile import GATE_FINDINGS, break_one_gate, runtime_base_image
 from testkit.harness import free_port, run, stop_process, wait_until
 from testkit.images import image_bytes, remove_images, runtime_image_leftovers
 from testkit.projects import app_source, lock_dependencies
+from testkit.template import DEFAULT_ANSWERS
 
 pytestmark = pytest.mark.docker
 
@@ -53,12 +55,19 @@ def running_project(built_project):
 
 
 @pytest.mark.parametrize("built_project", sorted(VARIANTS), indirect=True)
-def test_should_pass_the_documented_e2e_command(built_project, running_project):  # pylint: disable=unused-argument
+def test_should_pass_the_documented_e2e_command_against_redis_synced_as_answered(
+    request, built_project, running_project
+):  # pylint: disable=unused-argument
     # When
     result = running_project.compose("--profile", "testing", "run", "--rm", "test-service")
 
     # Then
     assert "2 passed" in result.stdout
+    # ... against a Redis that syncs its append-only file as the project's answer says: the server's own word (the
+    # kernel keeps the data under either policy when only the process dies, so no kill test can tell them apart)
+    answers = VARIANTS[request.node.callspec.params["built_project"]]
+    policy = running_project.redis_cli("--raw", "CONFIG", "GET", "appendfsync").stdout.split()
+    assert policy == ["appendfsync", answers.get("redis_appendfsync", DEFAULT_ANSWERS["redis_appendfsync"])]
 
 
 @pytest.mark.parametrize("built_project", ["defaults"], indirect=True)
@@ -134,6 +143,29 @@ def test_should_serve_with_one_worker_process_per_cpu_it_may_use(running_project
     # Then
     gunicorn_processes, cpus = map(int, found)
     assert gunicorn_processes == cpus + 1
+
+
+@pytest.mark.parametrize(
+    ("limits", "workers"),
+    [
+        pytest.param([], len(os.sched_getaffinity(0)), id="every-cpu"),
+        pytest.param(["--cpus=1"], 1, id="a-quota-of-one-cpu"),
+        pytest.param(["--cpus=0.5"], 1, id="half-a-cpu"),
+        pytest.param(["--cpuset-cpus=0"], 1, id="one-cpu-of-the-set"),
+    ],
+)
+@pytest.mark.parametrize("built_project", ["defaults"], indirect=True)
+def test_should_size_the_workers_from_the_cpus_the_container_may_use(built_project, limits, workers):
+    # Given: the runtime image run under a CPU quota (docker run --cpus, a stack's cpus) or a CPU set
+    image = f"{built_project.name}-web-service"
+    package = app_source(built_project.path).parent.name
+
+    # When: the worker count its gunicorn settings give
+    probe = f"from {package} import gunicorn_config; print(gunicorn_config.workers)"
+    found = run(["docker", "run", "--rm", *limits, image, "python", "-c", probe]).stdout.strip()
+
+    # Then: one per CPU it may use, never more than its quota (rounded up)
+    assert int(found) == workers
 
 
 def test_should_keep_the_runtime_image_small_and_free_of_build_leftovers(built_project):

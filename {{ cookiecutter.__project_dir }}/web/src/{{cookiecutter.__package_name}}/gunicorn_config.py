@@ -1,4 +1,5 @@
-"""Gunicorn settings for the container, sized from the CPUs it may use.
+"""Gunicorn settings for the container, sized from the CPUs it may use: its CPU
+affinity, capped by its cgroup's CPU quota (docker run --cpus, a stack's cpus).
 
 Environment variables override them: WEB_CONCURRENCY (worker processes),
 GUNICORN_WORKER_CLASS, GUNICORN_THREADS (threads per worker), GUNICORN_KEEPALIVE
@@ -7,11 +8,39 @@ GUNICORN_CMD_ARGS takes any other setting. GUNICORN_DRAIN_SECONDS (default 0) ma
 a stopping server fail its health check for that long, still serving, before it stops.
 """
 
+import math
 import os
 import time
 from pathlib import Path
 
-workers = int(os.getenv("WEB_CONCURRENCY", str(len(os.sched_getaffinity(0)))))
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cpu_quota() -> float | None:
+    """The CPUs the cgroup's quota allows, None without one: cgroup v2's cpu.max
+    ("max 100000" or "150000 100000"), else cgroup v1's CFS quota and period."""
+    try:
+        quota, period = (CGROUP / "cpu.max").read_text(encoding="utf-8").split()
+    except OSError:
+        try:
+            quota = (CGROUP / "cpu" / "cpu.cfs_quota_us").read_text(encoding="utf-8")
+            period = (CGROUP / "cpu" / "cpu.cfs_period_us").read_text(encoding="utf-8")
+        except OSError:
+            return None
+    if quota.strip() in ("max", "-1"):
+        return None
+    return int(quota) / int(period)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on, no more than its quota (rounded up): a
+    worker per CPU of the node would exceed the container's memory on a big node."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = cpu_quota()
+    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
+
+
+workers = int(os.getenv("WEB_CONCURRENCY", str(usable_cpus())))
 worker_class = os.getenv("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.getenv("GUNICORN_THREADS", "2"))
 keepalive = int(os.getenv("GUNICORN_KEEPALIVE", "5"))
