@@ -95,6 +95,29 @@ normalised_registry() {
   printf '%s\n' "$registry"
 }
 
+# Prints what is wrong with a registry input, normalised then as given (nothing for a registry host). Docker reads
+# a first name component without a dot or a port (but localhost) as a Docker Hub user, not as a host.
+# Usage: registry_problems NORMALISED GIVEN
+registry_problems() {
+  local registry=$1 given=$2
+  if [[ ! $registry =~ $registry_pattern ]]; then
+    echo "registry '$given' is not a host name with an optional :port"
+  elif [[ $registry != *[.:]* && $registry != localhost ]]; then
+    echo "registry '$given' is no host to Docker, which would push to Docker Hub: give its full name or host:port (e.g. $registry.example.com or $registry:5000)"
+  fi
+}
+
+# Prints what is wrong with an image input, lower-cased then as given (nothing for a repository name).
+# Usage: image_problems LOWER_CASED GIVEN
+image_problems() {
+  local image_name=$1 given=$2 domain=${1%%/*}
+  if [[ ! $image_name =~ $image_name_pattern ]]; then
+    echo "image '$given' is not a valid repository name (e.g. user/page-tracker)"
+  elif [[ $image_name == */* && ($domain == *[.:]* || $domain == localhost) ]]; then
+    echo "image '$given' starts with a registry host: give the host in registry and the image without it (${image_name#*/})"
+  fi
+}
+
 # Prints what is wrong with a cosign-key input, one problem per line (nothing for a cosign private key with cosign
 # installed); the key itself is never printed.
 cosign_key_problems() {

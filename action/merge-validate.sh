@@ -3,6 +3,8 @@
 # decides the tags of the index as the action decides those of a push (its "When it pushes"). Outputs, the only
 # values later steps use: registry (lower-cased; index.docker.io is docker.io), image (in full, lower-cased),
 # digests and platforms (one per line), refs (one per line) and sign (true with a cosign key).
+# This step holds the registry password and the cosign key: never trace it (SHELLOPTS=xtrace would).
+set +x
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,9 +18,9 @@ publishes_on "$EVENT_NAME" ||
   problem "merging is refused on $EVENT_NAME events: only ${publishing_events[*]} events publish images"
 
 registry=$(normalised_registry "$REGISTRY")
-[[ $registry =~ $registry_pattern ]] || problem "registry '$REGISTRY' is not a host name with an optional :port"
+while IFS= read -r message; do problem "$message"; done < <(registry_problems "$registry" "$REGISTRY")
 image_name=${IMAGE,,}
-[[ $image_name =~ $image_name_pattern ]] || problem "image '$IMAGE' is not a valid repository name (e.g. user/page-tracker)"
+while IFS= read -r message; do problem "$message"; done < <(image_problems "$image_name" "$IMAGE")
 image=$(qualified_name "$registry/$image_name")
 [ -n "$USERNAME" ] || problem "username is required to push to $registry"
 [ -n "$PASSWORD" ] || problem "password is required to push to $registry"

@@ -13,6 +13,8 @@
 # run pushes by tag and has a cosign key). Both builds of every run that names an
 # image read the layer cache; only a push from the default branch writes it, so a branch or a pull request can
 # never put layers into what the default branch builds from.
+# This step holds the registry password and the cosign key: never trace it (SHELLOPTS=xtrace would).
+set +x
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -39,6 +41,11 @@ builds() { jq -e --arg service "$1" '.services[$service].build != null' <<<"$con
 for service in "$TEST_SERVICE" "$PUBLISH_SERVICE"; do
   grep -qxF "$service" <<<"$services" || problem "service '$service' is not in '$COMPOSE_FILE' (services: $(tr '\n' ' ' <<<"$services"))"
 done
+[ "$TEST_SERVICE" != "$PUBLISH_SERVICE" ] ||
+  problem "test-service and publish-service are both '$TEST_SERVICE': the test service runs the end-to-end tests against the published one"
+if grep -qxF "$PUBLISH_SERVICE" <<<"$services" && ! builds "$PUBLISH_SERVICE"; then
+  problem "publish-service '$PUBLISH_SERVICE' has no build: in '$COMPOSE_FILE': the action publishes the image it builds and tests"
+fi
 
 on_default_branch=false
 [ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "refs/heads/$DEFAULT_BRANCH" ] && on_default_branch=true
@@ -75,11 +82,20 @@ case "$PUSH_BY_DIGEST" in
 esac
 
 registry=$(normalised_registry "$REGISTRY")
-[[ $registry =~ $registry_pattern ]] || problem "registry '$REGISTRY' is not a host name with an optional :port"
+while IFS= read -r message; do problem "$message"; done < <(registry_problems "$registry" "$REGISTRY")
 image_name=${IMAGE,,}
 image=$(qualified_name "$registry/$image_name")
-if [ -n "$IMAGE" ] && [[ ! $image_name =~ $image_name_pattern ]]; then
-  problem "image '$IMAGE' is not a valid repository name"
+if [ -n "$IMAGE" ]; then
+  while IFS= read -r message; do problem "$message"; done < <(image_problems "$image_name" "$IMAGE")
+fi
+# Checked on every run, pull requests included: a bad tag fails the pull request, not the first push after it.
+mapfile -t extra_tags < <(list_items <<<"$EXTRA_TAGS")
+for tag in "${extra_tags[@]}"; do
+  [[ $tag =~ $tag_pattern ]] || problem "tag '$tag' is not a valid image tag"
+done
+# One platform's image pushed by digest carries no tag: the merge action tags the index of all platforms.
+if [ "$PUSH_BY_DIGEST" = true ] && ((${#extra_tags[@]})); then
+  problem "tags cannot be given with push-by-digest: the merge action tags the index"
 fi
 refs=()
 if [ "${push:-false}" = true ]; then
@@ -90,14 +106,14 @@ if [ "${push:-false}" = true ]; then
     problem "tag '$git_tag' is not a release version: push tags like v1.2.3 (or v1.2.3-rc.1 for a prerelease)"
   fi
   mapfile -t tags < <(list_items <<<"$tag_lines")
-  mapfile -t extra_tags < <(list_items <<<"$EXTRA_TAGS")
-  # One platform's image pushed by digest carries no tag: the merge action tags the index of all platforms.
   if [ "$PUSH_BY_DIGEST" = true ]; then
     tags=()
-    ((${#extra_tags[@]} == 0)) || problem "tags cannot be given with push-by-digest: the merge action tags the index"
+    extra_tags=()
   fi
-  for tag in "${tags[@]}" "${extra_tags[@]}"; do
+  for tag in "${tags[@]}"; do
     [[ $tag =~ $tag_pattern ]] || problem "tag '$tag' is not a valid image tag"
+  done
+  for tag in "${tags[@]}" "${extra_tags[@]}"; do
     refs+=("$image:$tag")
   done
 fi
@@ -147,11 +163,14 @@ if [ "$PUSH_BY_DIGEST" = true ]; then
     problem "cosign-key is given with push-by-digest: give it to the merge action, which signs the index of every platform"
 fi
 
-# A run that pushes signs when given a key; the key itself is never printed.
+# A given key is checked on every run, pull requests included; a run that pushes by tag signs with it. The key
+# itself is never printed.
 sign=false
-if [ -n "$COSIGN_PRIVATE_KEY" ] && [ "${push:-false}" = true ] && [ "$PUSH_BY_DIGEST" = false ]; then
-  sign=true
+if [ -n "$COSIGN_PRIVATE_KEY" ]; then
   while IFS= read -r message; do problem "$message"; done < <(cosign_key_problems "$COSIGN_PRIVATE_KEY")
+  if [ "${push:-false}" = true ] && [ "$PUSH_BY_DIGEST" = false ]; then
+    sign=true
+  fi
 fi
 
 cache_ref=""

@@ -491,6 +491,41 @@ def test_should_refuse_a_signing_it_cannot_do_before_any_work(  # pylint: disabl
         pytest.param({**PUSHING, "IMAGE": "bad image"}, "is not a valid repository name", id="bad-image"),
         pytest.param({**PUSHING, "EXTRA_TAGS": "-bad"}, "tag '-bad' is not a valid image tag", id="bad-tag"),
         pytest.param({"REGISTRY": "https://docker.io"}, "registry 'https://docker.io'", id="registry-url"),
+        # Every check below runs on a pull request too: a bad input fails it, not the first push after it.
+        pytest.param(
+            {"REGISTRY": "nexus", "EVENT_NAME": "pull_request"},
+            "registry 'nexus' is no host to Docker",
+            id="registry-without-dot-or-port",
+        ),
+        pytest.param(
+            {
+                "REGISTRY": "registry.example.com",
+                "IMAGE": "registry.example.com/team/app",
+                "EVENT_NAME": "pull_request",
+            },
+            "starts with a registry host",
+            id="image-with-registry",
+        ),
+        pytest.param(
+            {"TEST_SERVICE": "web-service", "EVENT_NAME": "pull_request"},
+            "test-service and publish-service are both 'web-service'",
+            id="same-services",
+        ),
+        pytest.param(
+            {"PUBLISH_SERVICE": "redis-service", "EVENT_NAME": "pull_request"},
+            "publish-service 'redis-service' has no build:",
+            id="publish-service-without-build",
+        ),
+        pytest.param(
+            {"EXTRA_TAGS": "-bad", "EVENT_NAME": "pull_request"},
+            "tag '-bad' is not a valid image tag",
+            id="bad-tag-on-a-pull-request",
+        ),
+        pytest.param(
+            {"COSIGN_PRIVATE_KEY": "s3cret-not-a-key", "EVENT_NAME": "pull_request"},
+            "cosign-key is not a cosign private key",
+            id="bad-key-on-a-pull-request",
+        ),
         pytest.param(
             {**PUSHING, "GIT_REF": "refs/tags/vnext"}, "tag 'vnext' is not a release version", id="tag-not-semver"
         ),
@@ -556,3 +591,17 @@ def test_should_label_the_published_image_at_build_time(baked_for_validation, tm
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", labels[f"{prefix}created"])
     for name, value in expected.items():  # config prints a literal $ escaped again; the build gets one $
         assert labels[prefix + name] == value.replace("$", "$$")
+
+
+def test_should_never_trace_the_password_or_the_key_even_when_asked_to(baked_for_validation, tmp_path, cosign_on_path):
+    # Given: bash told to trace every command it runs (SHELLOPTS is read at start-up), a password and a key
+    secrets_given = {"PASSWORD": "s3cret-token-traced", "COSIGN_PRIVATE_KEY": COSIGN_KEY}
+
+    # When
+    inputs = PUSHING | secrets_given | cosign_on_path
+    result, outputs = _validate(baked_for_validation, tmp_path, **inputs, SHELLOPTS="xtrace")
+
+    # Then: it ran, and neither secret is in its output
+    assert (result.returncode, outputs["push"], outputs["sign"]) == (0, "true", "true"), result.stdout
+    assert "s3cret-token-traced" not in result.stdout + result.stderr
+    assert COSIGN_KEY.splitlines()[1] not in result.stdout + result.stderr

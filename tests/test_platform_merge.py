@@ -275,6 +275,8 @@ def test_should_merge_only_on_the_events_that_publish(tmp_path, event):
         pytest.param({"PLATFORMS": ""}, "platforms is required", id="no-platforms"),
         pytest.param({"GIT_REF": "refs/tags/vnext"}, "tag 'vnext' is not a release version", id="tag-not-semver"),
         pytest.param({"PASSWORD": ""}, "password is required", id="no-password"),
+        pytest.param({"REGISTRY": "nexus"}, "registry 'nexus' is no host to Docker", id="registry-without-dot"),
+        pytest.param({"IMAGE": "ghcr.io/octo/app"}, "starts with a registry host", id="image-with-registry"),
         pytest.param({"COSIGN_PRIVATE_KEY": "not a key"}, "cosign-key is not a cosign private key", id="bad-key"),
     ],
 )
