@@ -240,7 +240,7 @@ ensure_node_tools() {
 
 ensure_compose_plugin() {
   if ! command -v docker >/dev/null 2>&1; then
-    log "no docker CLI: tests that read a compose file skip outside CI"
+    log "no docker CLI: the fast tier needs the client (docker compose config, the action's validation), no engine"
     return
   fi
   if docker compose version >/dev/null 2>&1; then
