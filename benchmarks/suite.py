@@ -27,6 +27,7 @@ from xml.etree import ElementTree
 
 from benchmarks.common import print_table, save
 from testkit.harness import CACHE_DIR, REPO_ROOT, run
+from testkit.tiers import selected, tiers
 
 BOOTSTRAP = REPO_ROOT / "scripts" / "bootstrap.sh"
 TARGETS = {"fast tier": ["make", "test-fast"], "whole suite": ["make", "test"]}
@@ -56,18 +57,6 @@ def test_times(reports: Path) -> dict[str, dict[str, float]]:
             for case in ElementTree.parse(report).iter("testcase")
         }
     return passes
-
-
-def tiers(cwd: Path) -> dict[str, str]:
-    """Each tier's marker expression, as the Makefile defines them."""
-    lines = run(["make", "--silent", "--no-print-directory", "tiers"], cwd=cwd).stdout.splitlines()
-    return dict(line.split("=", 1) for line in lines)
-
-
-def selected(expression: str, cwd: Path) -> set[str]:
-    """The node IDs of the tests a marker expression selects."""
-    collect = [sys.executable, "-m", "pytest", "--collect-only", "--quiet", "-p", "no:cacheprovider", "-m", expression]
-    return {line for line in run(collect, cwd=cwd, check=False).stdout.splitlines() if "::" in line}
 
 
 def print_breakdown(name: str, passes: dict[str, dict[str, float]], cwd: Path) -> None:

@@ -1,11 +1,11 @@
 """This repository's own code meets the bar it sets for generated projects."""
 
 import re
-import sys
 
 import yaml
 
 from testkit.harness import REPO_ROOT, require_command, run
+from testkit.tiers import selected, tiers
 
 OWN_PYTHON = ["tests", "testkit", "hooks", "benchmarks"]
 OWN_SHELL = [".ci/run", *sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "scripts").glob("*.sh"))]
@@ -109,28 +109,15 @@ def test_should_run_our_ci_every_week_on_what_new_users_get():
     assert workflow["concurrency"]["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
 
 
-def _tiers() -> dict[str, str]:
-    """The Makefile's tiers: name and marker expression."""
-    lines = run([require_command("make"), "--silent", "--no-print-directory", "tiers"], cwd=REPO_ROOT).stdout
-    return dict(line.split("=", 1) for line in lines.splitlines())
-
-
-def _selected(expression: str | None = None) -> list[str]:
-    """The node IDs of the tests a marker expression selects (all of them without one)."""
-    collect = [sys.executable, "-m", "pytest", "--collect-only", "--quiet", "-p", "no:cacheprovider"]
-    listing = run([*collect, *(["-m", expression] if expression else [])], cwd=REPO_ROOT).stdout
-    return [line for line in listing.splitlines() if "::" in line]
-
-
 def test_should_run_every_test_in_exactly_one_tier():
     # Given
-    tiers = _tiers()
+    every_test = selected()
 
     # When
-    chosen = [test for expression in tiers.values() for test in _selected(expression)]
+    chosen = [test for expression in tiers().values() for test in selected(expression)]
 
     # Then: the tiers (GitHub's CI runs a job each) are the whole suite, no test twice
-    assert sorted(chosen) == sorted(_selected()), sorted(set(_selected()) ^ set(chosen))
+    assert sorted(chosen) == sorted(every_test), sorted(set(every_test) ^ set(chosen))
 
 
 def test_should_give_every_tier_and_the_classic_store_a_job_of_our_ci():
@@ -143,6 +130,6 @@ def test_should_give_every_tier_and_the_classic_store_a_job_of_our_ci():
 
     # Then
     assert fast == ["make test-fast"]
-    assert sorted(job["tier"] for job in matrix if job["target"] == "tier") == sorted(set(_tiers()) - {"fast"})
+    assert sorted(job["tier"] for job in matrix if job["target"] == "tier") == sorted(set(tiers()) - {"fast"})
     assert [job["target"] for job in matrix if job["target"] != "tier"] == ["test-classic-store"]
     assert all(isinstance(job["timeout"], int) for job in matrix)
