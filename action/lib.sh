@@ -79,13 +79,19 @@ publishes_on() {
   return 1
 }
 
+# Whether a git ref is the default branch (the exit status); with the default branch unknown, no ref is.
+# Usage: is_default_branch GIT_REF DEFAULT_BRANCH
+is_default_branch() {
+  [ -n "$2" ] && [ "$1" = "refs/heads/$2" ]
+}
+
 # Whether push: auto publishes a run (the exit status): of the events that may publish, only a push, and only of the
 # default branch or of a git tag.
 # Usage: auto_publishes EVENT GIT_REF DEFAULT_BRANCH
 auto_publishes() {
   local event=$1 git_ref=$2 default_branch=$3
   publishes_on "$event" && [ "$event" = push ] || return 1
-  [[ $git_ref == refs/tags/* ]] || { [ -n "$default_branch" ] && [ "$git_ref" = "refs/heads/$default_branch" ]; }
+  [[ $git_ref == refs/tags/* ]] || is_default_branch "$git_ref" "$default_branch"
 }
 
 # The registry host as the action names it once validated: lower-cased, index.docker.io read as docker.io.
@@ -138,7 +144,7 @@ publish_tags() {
     [[ $git_tag =~ $semver_pattern ]] || return 1
   fi
   printf '%s\n' "$commit_sha"
-  if [ -n "$default_branch" ] && [ "$git_ref" = "refs/heads/$default_branch" ]; then
+  if is_default_branch "$git_ref" "$default_branch"; then
     echo latest
   fi
   if [ -n "${git_tag:-}" ]; then

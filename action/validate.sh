@@ -48,7 +48,7 @@ if grep -qxF "$PUBLISH_SERVICE" <<<"$services" && ! builds "$PUBLISH_SERVICE"; t
 fi
 
 on_default_branch=false
-[ -n "${DEFAULT_BRANCH:-}" ] && [ "$GIT_REF" = "refs/heads/$DEFAULT_BRANCH" ] && on_default_branch=true
+if is_default_branch "$GIT_REF" "${DEFAULT_BRANCH:-}"; then on_default_branch=true; fi
 git_tag=""
 [[ $GIT_REF != refs/tags/* ]] || git_tag=${GIT_REF#refs/tags/}
 # The version the OCI labels give a release, build metadata and all.
