@@ -104,9 +104,10 @@ def next_steps(answers: dict, lock_problem: str | None) -> str:
     if answers["ci"] != "none":
         secret_names = answers["registry_secrets"]  # cookiecutter.json derives them from the registry
         credentials = f"the secrets {secret_names}" if secret_names else "no secrets: GITHUB_TOKEN pushes"
+        releases = " and release tags v*, a tag ruleset that lets only maintainers create v* tags" if answers["ci"] == "action" else " only"
         steps.append(
             f"on GitHub, create the environment 'registry' with {credentials}, deployments from"
-            f" {answers['default_branch']} only (see README.md), and push"
+            f" {answers['default_branch']}{releases} (see README.md), and push"
         )
     if answers["ci"] == "action" and not COMMIT_PIN.search(answers["tracker_ci_action"]):
         steps.append(f"pin {answers['tracker_ci_action']} to its release commit in ci.yml (see README.md)")

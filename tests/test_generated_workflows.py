@@ -147,6 +147,14 @@ def test_should_give_registry_credentials_only_to_default_branch_pushes_in_an_en
             == f"github.event_name == 'push' && ({default_branch} || startsWith(github.ref, 'refs/tags/v'))"
         )
         assert workflow[True]["push"]["tags"] == ["v*"]  # YAML reads the key `on` as True
+        # ... each only after the release check, which runs on every push, holds no secret and no environment
+        check = jobs["release-check"]
+        assert publish["needs"] == "release-check"
+        assert (check["if"], check["permissions"], "environment" in check) == (
+            "github.event_name == 'push'",
+            {"contents": "read"},
+            False,
+        )
     else:
         assert publish["if"] == f"github.event_name == 'push' && {default_branch}"
         assert "tags" not in workflow[True]["push"]

@@ -204,9 +204,20 @@ def test_should_print_the_secrets_to_create_in_next_steps(tmp_path):
     # Then
     assert steps.startswith("Next steps:\n  1. cd page-tracker\n  2. docker compose up")
     assert "environment 'registry' with the secrets REGISTRY_USERNAME and REGISTRY_TOKEN" in steps
-    assert "deployments from main only" in steps
+    assert "deployments from main and release tags v*, a tag ruleset that lets only maintainers create v* tags" in steps
     assert f"pin {DEFAULT_ANSWERS['tracker_ci_action']} to its release commit" in steps
     assert "cruft update" in steps
+
+
+def test_should_ask_for_no_tag_ruleset_where_no_release_tag_publishes(tmp_path):
+    # Given: the inline workflow, which publishes from main alone
+    hook = render_hook(tmp_path, "post_gen_project", ci="inline")
+
+    # When
+    steps = hook.next_steps(hook.ANSWERS, lock_problem=None)
+
+    # Then
+    assert "deployments from main only (see README.md)" in steps and "v*" not in steps
 
 
 # What each step a user follows needs done before it: the lock before the build that installs it, the build and the
