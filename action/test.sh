@@ -6,12 +6,13 @@
 # service alone and takes ITS exit code, and tears the services down; the first failure ends it, showing each
 # service's state and log tail. Build and test output comes from the code under test, so it is printed fenced (it
 # cannot issue workflow commands), exit codes kept. Outputs: image-id (of the tested publish service: one image, an
-# index where it holds several platforms), tested-platforms, e2e-exit-code, failing-service.
+# index where it holds several platforms), tested-platforms, e2e-exit-code, failing-service, and cache-image-id (the
+# test image as built, where it is the inline layer cache to write: WRITE_CACHE, CACHE_KIND and CACHE_REF).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${WORKING_DIRECTORY:?}" "${COMPOSE_FILE:?}" "${COMPOSE_PROJECT:?}" "${TEST_PROFILE:?}" "${TEST_SERVICE:?}"
-: "${PUBLISH_SERVICE:?}" "${PLATFORMS?}"
+: "${PUBLISH_SERVICE:?}" "${PLATFORMS?}" "${WRITE_CACHE?}" "${CACHE_KIND?}" "${CACHE_REF?}"
 cd "$WORKING_DIRECTORY"
 
 # The services' published ports, cleared for the test run (Compose's !reset): the end-to-end tests reach the services
@@ -110,6 +111,11 @@ if ! "${compose[@]}" build 2>&1 | print_untrusted; then
   exit 1
 fi
 endgroup
+# The inline layer cache is the test image the build just named CACHE_REF: push.sh pushes it from this ID, never
+# from whatever the name points at by then.
+if [ "$WRITE_CACHE" = true ] && [ "$CACHE_KIND" = inline ]; then
+  set_output cache-image-id "$(docker image inspect --format '{{.Id}}' "$CACHE_REF")"
+fi
 
 # Everything the test service may need, its dependencies in the test profile included.
 mapfile -t services < <(services_except "$TEST_SERVICE")

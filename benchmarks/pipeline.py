@@ -100,7 +100,8 @@ class Ours:
         self.env = {**base, "DOCKER_CONFIG": action_step("login.sh", {**base, "USERNAME": registry.username,
                                                                          "PASSWORD": registry.password})["docker-config"]}  # fmt: skip
         self.test_env = {**action_test_env(project, decided["compose-project"], workdir / "unused"), **self.env,
-                         "BUILD_FILE": decided["build-file"], "PLATFORMS": decided["platforms"]}  # fmt: skip
+                         "BUILD_FILE": decided["build-file"], "PLATFORMS": decided["platforms"], "WRITE_CACHE": "true",
+                         "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"]}  # fmt: skip
         self.push_env = {**self.env, "IMAGE": decided["image"], "REFS": decided["refs"], "WRITE_CACHE": "true",
                          "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"],
                          "PUSH_BY_DIGEST": decided["push-by-digest"], "USERNAME": registry.username,
@@ -114,7 +115,8 @@ class Ours:
 
     def publish(self) -> None:
         """What the default branch's run does after its tests: push the image and the layer cache."""
-        self.pushed = action_step("push.sh", {**self.push_env, "IMAGE_ID": self.tested["image-id"]})
+        self.pushed = action_step("push.sh", {**self.push_env, "IMAGE_ID": self.tested["image-id"],
+                                              "CACHE_IMAGE_ID": self.tested.get("cache-image-id", "")})  # fmt: skip
 
     def close(self) -> None:
         run([REPO_ROOT / "action" / "logout.sh"], env=self.env)

@@ -60,6 +60,9 @@ def action_test_env(project: Path, compose_project: str, github_output: Path) ->
         **os.environ,
         **step_env_defaults("test"),
         "PLATFORMS": "",
+        "WRITE_CACHE": "false",
+        "CACHE_KIND": "",
+        "CACHE_REF": "",
         "WORKING_DIRECTORY": str(project),
         "COMPOSE_PROJECT": compose_project,
         "GITHUB_OUTPUT": str(github_output),
@@ -105,5 +108,6 @@ def push_step_env(image_id: str, repository: str, outputs: Path) -> dict:
         "WRITE_CACHE": "false",
         "CACHE_REF": "",
         "CACHE_KIND": "",
+        "CACHE_IMAGE_ID": "",
         "GITHUB_OUTPUT": str(outputs),
     }

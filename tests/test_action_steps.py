@@ -98,21 +98,34 @@ def test_should_output_the_pushed_digest_not_one_the_image_carries_from_another_
         run(["docker", "rmi", "--force", image_id], check=False)
 
 
+def _docker_that_retags_before_push(folder, image: str, ref: str):
+    """A folder with a docker command that, as another job on a shared engine could, points `ref` at `image` just
+    before each push of it; the rest of docker as it is."""
+    folder.mkdir()
+    real = shutil.which("docker")
+    (folder / "docker").write_text(
+        f'#!/bin/sh\n[ "$1 $2" != "push {ref}" ] || "{real}" tag {image} "$2" || exit 1\nexec "{real}" "$@"\n',
+        encoding="utf-8",
+    )
+    (folder / "docker").chmod(0o755)
+    return folder
+
+
 @pytest.mark.docker
-def test_should_fail_naming_both_digests_when_the_tag_was_moved_before_the_push(stand_in_hub, tiny_image, tmp_path):
-    # Given: the tested image and another; a docker command that, as another job on a shared engine could, points
-    # the reference at the other image just before each push
+@pytest.mark.parametrize("retagged", ["image", "layer-cache"])
+def test_should_fail_naming_both_digests_when_a_tag_was_moved_before_its_push(
+    stand_in_hub, tiny_image, tmp_path, retagged
+):
+    # Given: the tested image, and the test image as built, whose layers the inline cache carries; another image;
+    # a docker command that points the image's tag, or the cache's, at the other image just before its push
     registry = stand_in_hub.docker_hub
     repository = f"{unique_name('race').replace('-', '')}/tiny"
-    other = f"tracker-ci-harness-other:{secrets.token_hex(4)}"
-    run(["docker", "build", "--quiet", "--tag", other, "-"], input=f"FROM {tiny_image}\nLABEL run=other\n")
-    racing = tmp_path / "racing"
-    racing.mkdir()
-    real = shutil.which("docker")
-    (racing / "docker").write_text(
-        f'#!/bin/sh\n[ "$1" != push ] || "{real}" tag {other} "$2" || exit 1\nexec "{real}" "$@"\n', encoding="utf-8"
-    )
-    (racing / "docker").chmod(0o755)
+    test_image, other = (f"tracker-ci-harness-{name}:{secrets.token_hex(4)}" for name in ("test", "other"))
+    for tag in (test_image, other):
+        run(["docker", "build", "--quiet", "--tag", tag, "-"], input=f"FROM {tiny_image}\nLABEL run={tag}\n")
+    cache_ref = f"docker.io/{repository}:buildcache"
+    moved = {"image": f"docker.io/{repository}:v1", "layer-cache": cache_ref}[retagged]
+    racing = _docker_that_retags_before_push(tmp_path / "racing", other, moved)
     outputs = tmp_path / "outputs"
     outputs.touch()
     run([REPO_ROOT / "action" / "login.sh"], env=login_step_env(registry, registry.password, outputs, tmp_path))
@@ -121,23 +134,28 @@ def test_should_fail_naming_both_digests_when_the_tag_was_moved_before_the_push(
         **stand_in_hub.client_env,
         "DOCKER_CONFIG": github_outputs(outputs.read_text())["docker-config"],
     }
-    tested = _image_id(tiny_image)
-    push_env = {**push_step_env(tested, repository, outputs), **docker, "PATH": f"{racing}:{os.environ['PATH']}"}
+    tested, cached = _image_id(tiny_image), _image_id(test_image)
+    inline_cache = {"WRITE_CACHE": "true", "CACHE_KIND": "inline", "CACHE_REF": cache_ref, "CACHE_IMAGE_ID": cached}
+    push_env = {**push_step_env(tested, repository, outputs), **docker, **inline_cache,
+                "PATH": f"{racing}:{os.environ['PATH']}"}  # fmt: skip
 
     try:
         # When
         result = run([REPO_ROOT / "action" / "push.sh"], env=push_env, check=False)
 
-        # Then: refused, naming what the registry holds and what was tested; no digest for the sign step
+        # Then: refused, naming what the registry holds and what was tested (and built); no digest for the sign step
+        # where the image itself was moved
         assert result.returncode != 0
-        pushed = registry.manifest_digest(repository, "v1")
-        assert pushed != tested
+        pushed = registry.manifest_digest(repository, moved.rsplit(":", 1)[1])
+        expected = {"image": tested, "layer-cache": cached}[retagged]
+        assert pushed != expected
         errors = [line for line in result.stdout.splitlines() if line.startswith("::error::")]
-        assert any(pushed in line and tested in line for line in errors), result.stdout
-        assert "digest" not in github_outputs(outputs.read_text())
+        assert any(pushed in line and expected in line for line in errors), result.stdout
+        assert ("digest" in github_outputs(outputs.read_text())) is (retagged == "layer-cache")
     finally:
         run([REPO_ROOT / "action" / "logout.sh"], env=push_env)
-        run(["docker", "rmi", "--force", other, f"{repository}:v1"], check=False)
+        run(["docker", "rmi", "--force", test_image, other, f"{repository}:v1", f"{repository}:buildcache"],
+            check=False)  # fmt: skip
 
 
 @pytest.mark.docker
