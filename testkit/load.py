@@ -1,11 +1,15 @@
-"""Load on the app: its page text, bounded and continuous request generators."""
+"""Load on the app: its page text, bounded and continuous request generators, and slow clients."""
 
 import http.client
 import re
+import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -77,3 +81,45 @@ class Traffic(threading.Thread):
     def stop(self):
         self._stop_requested.set()
         self.join(timeout=30)
+
+
+@dataclass
+class SlowClients:
+    """Connections that each sent half a request's headers and then nothing (a slowloris attack)."""
+
+    sockets: list
+
+    def answers_within(self, seconds: float) -> list[bytes | None]:
+        """What the server sent each connection before it closed it, within `seconds` from now in all (b"" for a
+        close without a word); None for a connection still open, and silent, at the end."""
+        deadline = time.monotonic() + seconds
+        answers = []
+        for connection in self.sockets:
+            connection.settimeout(max(0.01, deadline - time.monotonic()))
+            received = b""
+            try:
+                while chunk := connection.recv(4096):
+                    received += chunk
+                answers.append(received)
+            except TimeoutError:
+                answers.append(received or None)
+            except OSError:  # reset by the server: closed, without a word
+                answers.append(received)
+        return answers
+
+
+@contextmanager
+def slow_clients(url: str, count: int) -> Iterator[SlowClients]:
+    """`count` connections to the URL's server, each sending a request line and one header but never the blank line
+    that ends the headers; every one is closed on the way out, so the load ends with the test."""
+    parts = urlsplit(url)
+    sockets = []
+    try:
+        for _ in range(count):
+            connection = socket.create_connection((parts.hostname, parts.port), timeout=5)
+            sockets.append(connection)
+            connection.sendall(f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.hostname}\r\n".encode())
+        yield SlowClients(sockets)
+    finally:
+        for connection in sockets:
+            connection.close()

@@ -3,14 +3,16 @@ behind the HAProxy edge, scaled, rolled forward and back, its tasks and nodes st
 every request counted exactly once. The tests run in file order on one stack, as an operator's day would."""
 
 import json
+import math
 import time
 from collections import Counter
 
 import pytest
 import requests
+import yaml
 
 from testkit.harness import run, wait_until
-from testkit.load import SEEN, Traffic, bounded_load
+from testkit.load import SEEN, Traffic, bounded_load, slow_clients
 from testkit.projects import bake, change_code_only, unique_name
 from testkit.stack import SwarmProject, base_images, build_web_image, wait_for_the_edge
 from testkit.template import derived
@@ -377,6 +379,68 @@ def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
     # Then: the append-only file kept every count
     assert first == before + 1
     assert _containers_of(redis_node, REDIS) != [container]
+
+
+@pytest.mark.usefixtures("deployed")
+def test_should_keep_redis_out_of_the_edges_reach(swarm):
+    # Given: an edge proxy and a web task on the same node
+    node = swarm.manager
+    proxy, web = _containers_of(node, f"{STACK}_proxy-service")[0], _containers_of(node, WEB)[0]
+
+    # When: each looks Redis up by its service name, as the app does
+    def finds_redis(container: str) -> bool:
+        return node.docker("exec", container, "getent", "hosts", "redis-service", check=False).returncode == 0
+
+    # Then: the edge shares no network with Redis; the web task does
+    assert (finds_redis(proxy), finds_redis(web)) == (False, True)
+
+
+# Prints how many gunicorn processes run in the container (the master and its workers), read from /proc.
+GUNICORN_PROCESSES = (
+    "import pathlib; print(sum(any(arg.endswith(b'/gunicorn') for arg in path.read_bytes().split(b'\\0')[:2])"
+    " for path in pathlib.Path('/proc').glob('[0-9]*/cmdline')))"
+)
+
+
+@pytest.mark.usefixtures("deployed")
+def test_should_run_a_worker_per_cpu_of_the_stacks_limit_not_of_the_node(swarm, release):
+    # Given: the web service's CPU limit, on nodes that each see every CPU of this machine
+    stack = yaml.safe_load((release["project"].path / "deploy" / "compose.stack.yml").read_text(encoding="utf-8"))
+    cpus = math.ceil(float(stack["services"]["web-service"]["deploy"]["resources"]["limits"]["cpus"]))
+    node = swarm.manager
+    assert int(node.docker("info", "--format", "{{.NCPU}}").stdout) > cpus, "no node with more CPUs than the limit"
+
+    # When
+    processes = int(node.docker("exec", _containers_of(node, WEB)[0], "python", "-c", GUNICORN_PROCESSES).stdout)
+
+    # Then: the master and a worker per CPU of the limit, whatever the node has (each worker costs memory)
+    assert processes == 1 + cpus
+
+
+# deploy/haproxy.cfg's `timeout http-request`: how long a client may take to send a request's headers.
+HEADERS_TIMEOUT = 5
+SLOW_CLIENTS = 200
+
+
+@pytest.mark.usefixtures("deployed")
+def test_should_serve_while_slow_clients_hold_half_sent_requests_and_close_them_when_late(swarm, release):
+    # Given: SLOW_CLIENTS connections to one node's edge, each having sent half a request's headers, then nothing
+    project = release["project"]
+    node = swarm.nodes[1]
+    before = _count(project, node)
+    with slow_clients(project.url(node), SLOW_CLIENTS) as slow:
+        # When: a health check and a page view through the same edge
+        health = requests.get(project.url(node, "/health"), timeout=1)
+        page = requests.get(project.url(node), timeout=1)
+        # ... and the slow clients wait, long enough for their headers to be late, not for `timeout client` (30 s)
+        answers = slow.answers_within(HEADERS_TIMEOUT + 5)
+
+    # Then: both answered within a second; every slow client got a 408 and was closed, and none reached a web task
+    assert health.status_code == 200 and SEEN.fullmatch(page.text), (health.status_code, page.text)
+    assert Counter(answer.split(b"\r\n")[0] if answer else answer for answer in answers) == {
+        b"HTTP/1.1 408 Request Time-out": SLOW_CLIENTS
+    }
+    assert _count(project, node) == before + 2
 
 
 def test_should_fail_a_first_deploy_whose_web_tasks_never_get_healthy_within_its_timeout(swarm, release):

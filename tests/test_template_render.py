@@ -24,7 +24,7 @@ SUPPORTED = [
         "web/pyproject.toml": ['requires = ["uv_build>=0.13,<0.14"]', "[dependency-groups]", '"ruff>='],
         "web/uv.lock": ['name = "page-tracker"', 'name = "ruff"'],
         ".github/dependabot.yml": ["package-ecosystem: uv"],
-        "docker-compose.yml": ["redis:8.10-trixie", "${WEB_PORT:-80}:8000", "target: test"],
+        "docker-compose.yml": ["redis:8.10-trixie", "${WEB_HOST:-127.0.0.1}:${WEB_PORT:-80}:8000", "target: test"],
         ".github/workflows/ci.yml": [
             "uses: org/tracker-ci@v1", "secrets.DOCKERHUB_TOKEN", "image: realpython/page-tracker", "environment: registry",
             "runner: ubuntu-26.04-arm", 'push-by-digest: "true"', "uses: org/tracker-ci/merge@v1", "pattern: digests-*",
@@ -42,7 +42,7 @@ SUPPORTED = [
     pytest.param({"registry": "registry.example.com:5000", "image_namespace": "team/apps"}, {
         ".github/workflows/ci.yml": ["secrets.REGISTRY_USERNAME", "secrets.REGISTRY_TOKEN", "image: team/apps/page-tracker"],
     }, [], id="registry-self-hosted"),
-    pytest.param({"web_port": "8080"}, {"docker-compose.yml": ["${WEB_PORT:-8080}:8000"]}, [], id="web-port-8080"),
+    pytest.param({"web_port": "8080"}, {"docker-compose.yml": ["${WEB_HOST:-127.0.0.1}:${WEB_PORT:-8080}:8000"]}, [], id="web-port-8080"),
     pytest.param({"style_gate": "black-isort-flake8"}, {
         "web/Dockerfile": ["black src/ test/ --check", "isort src/ test/ --check", "flake8 src/ test/"],
         "web/pyproject.toml": ['"black>=', '"flake8>='],
@@ -248,6 +248,34 @@ def test_should_update_and_roll_back_the_web_service_start_first_one_task_at_a_t
     assert deploy["update_config"]["failure_action"] == "rollback"
 
 
+# HAProxy's default tune.bufsize: a connection may hold one buffer each way.
+HAPROXY_BUFFER_BYTES = 16 * 1024
+MEMORY_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _haproxy_settings(config: str, section: str) -> dict[str, str]:
+    """The `keyword value` lines of one section (`global`, `defaults`) of haproxy.cfg, `timeout x` keyed as one."""
+    body = re.search(rf"^{section}\n((?:(?:    .*)?\n)*)", config, flags=re.MULTILINE).group(1)
+    lines = [line.split() for line in body.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return {" ".join(words[:2]) if words[0] == "timeout" else words[0]: words[-1] for words in lines}
+
+
+def test_should_bound_the_edges_connections_by_its_memory_and_a_requests_headers_in_time(cookies):
+    # Given
+    project = bake(cookies, deploy="swarm")
+    config = (project / "deploy" / "haproxy.cfg").read_text(encoding="utf-8")
+    stack = yaml.safe_load((project / "deploy" / "compose.stack.yml").read_text(encoding="utf-8"))
+    memory = stack["services"]["proxy-service"]["deploy"]["resources"]["limits"]["memory"]
+
+    # When
+    maxconn = int(_haproxy_settings(config, "global")["maxconn"])
+    timeouts = _haproxy_settings(config, "defaults")
+
+    # Then: at most half the proxy's memory limit in buffers; a request's headers due well before the idle timeout
+    assert maxconn * 2 * HAPROXY_BUFFER_BYTES <= int(memory[:-1]) * MEMORY_UNITS[memory[-1]] // 2, (maxconn, memory)
+    assert (timeouts["timeout http-request"], timeouts["timeout client"]) == ("5s", "30s")
+
+
 def _zizmor_policy(project) -> list:
     """zizmor's options for a baked project: its own policy file, which may allow exactly one thing, the
     tracker-ci action's tag (until the user pins it by commit); with none, zizmor's defaults alone."""
@@ -295,16 +323,24 @@ UNNORMALISED = [
 ]
 
 
+def _published(project, service: str, **env) -> list[tuple[str, int]]:
+    """(host address, container port) of each port Compose publishes for the service, with the settings in env."""
+    compose = ["docker", "compose", "--profile", "dev", "config", "--format", "json"]
+    config = run(compose, cwd=project, env=os.environ | env).stdout
+    return [(port["host_ip"], port["target"]) for port in json.loads(config)["services"][service]["ports"]]
+
+
 def test_should_publish_the_development_server_on_loopback_only(cookies):
-    # Given
+    assert _published(bake(cookies), "web-dev") == [("127.0.0.1", 8000)]
+
+
+def test_should_publish_the_web_service_on_loopback_unless_told_otherwise(cookies):
+    # Given: gunicorn, whose threads slow clients hold, with no proxy in front
     project = bake(cookies)
 
-    # When
-    config = run(["docker", "compose", "--profile", "dev", "config", "--format", "json"], cwd=project).stdout
-
-    # Then
-    ports = json.loads(config)["services"]["web-dev"]["ports"]
-    assert [(port["host_ip"], port["target"]) for port in ports] == [("127.0.0.1", 8000)]
+    # Then: this machine alone by default; every interface only when WEB_HOST says so
+    assert _published(project, "web-service") == [("127.0.0.1", 8000)]
+    assert _published(project, "web-service", WEB_HOST="0.0.0.0") == [("0.0.0.0", 8000)]
 
 
 @pytest.mark.parametrize(("question", "value"), UNNORMALISED)
