@@ -5,28 +5,38 @@
 PYTEST := .venv/bin/python -m pytest
 # The tiers, each a marker expression; together they are the whole suite. The fast tier needs no engine and no root
 # (rendering, hooks, linters, the action's validation, the harness): its tests are CPU-bound and share nothing, so
-# they run on every core (pytest-xdist). The others share an engine, a stand-in registry on port 443 and a swarm, and
-# run one at a time. GitHub's CI runs a job per tier (.github/workflows/ci.yml); `make test` runs them all.
+# they run on every core (pytest-xdist). The engine and act tiers wait on builds, containers and runners about half
+# the time, so `make test` runs them side by side, a pytest-xdist worker each, sharing one stand-in registry on port
+# 443 (--shared-hub); the swarm tier, whose tests hold requests to a deadline, runs alone. GitHub's CI runs a job per
+# tier (.github/workflows/ci.yml); `make test` runs them all.
 TIERS := fast engine act swarm
 TIER_fast := not docker and not act and not venv and not swarm
 TIER_engine := (docker or venv) and not act and not swarm
 TIER_act := act and not swarm
 TIER_swarm := swarm
 parallel = $(if $(filter fast,$(1)),--numprocesses auto)
+side_by_side := --numprocesses 2 --dist loadgroup --shared-hub
 # benchmarks/suite.py names a folder in REPORTS: each pass then writes its JUnit XML report there (every test's time).
 report = $(if $(REPORTS),--junitxml=$(REPORTS)/$(1).xml)
 
 .PHONY: test test-classic-store test-fast tier tiers bench bootstrap
 
+# The bootstrap's base images (minutes on a bare machine: debootstrap, downloads) are made beside the fast tier, which
+# needs none; the bootstrap's log follows the tier's.
 test:
-	TRACKER_CI_IMAGE_STORE=containerd bash scripts/bootstrap.sh
-	$(PYTEST) $(call parallel,fast) -m "$(TIER_fast)" $(call report,fast)
-	TRACKER_CI_IMAGE_STORE=containerd $(PYTEST) -m "not ($(TIER_fast))" $(call report,containerd)
+	TRACKER_CI_IMAGE_STORE=containerd bash scripts/bootstrap.sh --no-base-images
+	images_log=$$(mktemp); \
+	TRACKER_CI_IMAGE_STORE=containerd bash scripts/bootstrap.sh >"$$images_log" 2>&1 & images=$$!; \
+	$(PYTEST) $(call parallel,fast) -m "$(TIER_fast)" $(call report,fast); fast=$$?; \
+	wait $$images; made=$$?; cat "$$images_log"; rm -f "$$images_log"; \
+	[ $$fast -eq 0 ] && [ $$made -eq 0 ]
+	TRACKER_CI_IMAGE_STORE=containerd $(PYTEST) $(side_by_side) -m "($(TIER_engine)) or ($(TIER_act))" $(call report,containerd)
+	TRACKER_CI_IMAGE_STORE=containerd $(PYTEST) -m "$(TIER_swarm)" $(call report,swarm)
 	$(MAKE) test-classic-store
 
 test-classic-store:
 	TRACKER_CI_IMAGE_STORE=classic bash scripts/bootstrap.sh
-	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m image_store $(call report,classic)
+	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) $(side_by_side) -m image_store $(call report,classic)
 
 # Its bootstrap sets up only the venv, the Node linters and Compose's plugin link, in the user's own folders.
 test-fast:

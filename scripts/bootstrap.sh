@@ -18,7 +18,8 @@
 #   - the Compose v2 CLI plugin, linked from .venv when `docker compose` is missing, and the buildx
 #     plugin, so that Compose builds with BuildKit as GitHub's runners do;
 #   - the base images generated projects use and the swarm tier's node image, pulled or else made locally
-#     (scripts/base-images.sh).
+#     (scripts/base-images.sh); with --no-base-images, everything but these (`make test` makes them beside the fast
+#     tier, which needs none).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -327,7 +328,9 @@ tools_only() {
   ensure_compose_plugin
 }
 
+# Usage: main BASE_IMAGES_TOO (true or false)
 main() {
+  local base_images_too=$1
   case "$image_store" in
     containerd | classic) ;;
     *) log "TRACKER_CI_IMAGE_STORE is '$image_store': it must be containerd or classic" >&2; exit 2 ;;
@@ -341,7 +344,7 @@ main() {
   ensure_buildx_plugin
   ensure_arm64_emulation
   ensure_cosign
-  if engine_answers; then
+  if [ "$base_images_too" = true ] && engine_answers; then
     # The template's base images, and the swarm tier's node image, whose engine is the one this script installs
     # (also where the machine's own engine answers).
     if can_be_root; then
@@ -360,7 +363,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   trap 'report_failure "$LINENO" "$BASH_COMMAND"' ERR
   case "${1:-}" in
     --tools-only) tools_only ;;
-    "") main ;;
-    *) log "unknown option '$1' (the one option is --tools-only)" >&2; exit 2 ;;
+    --no-base-images) main false ;;
+    "") main true ;;
+    *) log "unknown option '$1' (the options are --tools-only and --no-base-images)" >&2; exit 2 ;;
   esac
 fi

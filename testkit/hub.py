@@ -104,6 +104,25 @@ class StandInHub:
     def registry(self, host: str) -> Registry:
         return {"docker.io": self.docker_hub, "ghcr.io": self.ghcr}[host]
 
+    def to_json(self) -> str:
+        """What another process of this machine needs to use this hub (pytest-xdist's workers, tests/conftest.py)."""
+        hub = self.docker_hub
+        return json.dumps([hub.username, hub.password, str(hub.ca), str(self.storage), self.client_env])
+
+    @classmethod
+    def from_json(cls, text: str) -> "StandInHub":
+        username, password, ca, storage, client_env = json.loads(text)
+        return _stand_in(username, password, Path(ca), Path(storage), client_env)
+
+
+def _stand_in(username: str, password: str, ca: Path, storage: Path, client_env: dict) -> StandInHub:
+    return StandInHub(
+        docker_hub=Registry("docker.io", "https://registry-1.docker.io", username, password, ca),
+        ghcr=Registry("ghcr.io", "https://ghcr.io", username, password, ca),
+        storage=storage,
+        client_env=client_env,
+    )
+
 
 # The registries' real API hosts; docker.io's images live on registry-1.docker.io, its logins on
 # index.docker.io. The hosts entry points them all at the stand-in.
@@ -148,12 +167,8 @@ auth:
     process = subprocess.Popen(  # pylint: disable=consider-using-with
         [server, "serve", str(config)], stdout=log_file, stderr=subprocess.STDOUT
     )
-    ca = ca_dir / "ca.crt"
-    hub = StandInHub(
-        docker_hub=Registry("docker.io", "https://registry-1.docker.io", username, password, ca),
-        ghcr=Registry("ghcr.io", "https://ghcr.io", username, password, ca),
-        storage=workdir / "storage",
-        client_env={"SSL_CERT_FILE": str(ca_dir / "bundle.crt")},
+    hub = _stand_in(
+        username, password, ca_dir / "ca.crt", workdir / "storage", {"SSL_CERT_FILE": str(ca_dir / "bundle.crt")}
     )
     try:
         with hosts_entry("127.0.0.1", HUB_HOSTS):

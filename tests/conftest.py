@@ -1,9 +1,13 @@
 """Fixtures that give tests real parts: Redis, the Docker engine, an authenticated registry, a swarm, an act
 runner."""
 
+import contextlib
 import json
 import os
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import redis
@@ -73,9 +77,48 @@ def swarm(tmp_path_factory, stand_in_hub):
         yield cluster
 
 
+# The stand-in hub answers on port 443 of this machine, so a run whose tests are spread over pytest-xdist's workers
+# has one for them all, started by the controller: `make test` runs the engine and act tiers side by side so.
+SHARED_HUB = pytest.StashKey[hub.StandInHub]()
+
+
+def pytest_addoption(parser):
+    parser.addoption("--shared-hub", action="store_true", help="one stand-in hub for every pytest-xdist worker")
+
+
+def pytest_configure(config):
+    if config.getoption("shared_hub") and not hasattr(config, "workerinput"):
+        stack = contextlib.ExitStack()
+        config.add_cleanup(stack.close)
+        folder = Path(tempfile.mkdtemp(prefix="tracker-ci-hub-"))
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        config.stash[SHARED_HUB] = stack.enter_context(hub.stand_in_hub(folder))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist's hook, in the controller, for each worker it starts: hands it the shared hub."""
+    if SHARED_HUB in node.config.stash:
+        node.workerinput["tracker_ci_hub"] = node.config.stash[SHARED_HUB].to_json()
+
+
+def pytest_collection_modifyitems(config, items):
+    """With --shared-hub, each test runs on the worker of its tier (--dist loadgroup): the act tier beside the
+    engine tier, each in its own order."""
+    if config.getoption("shared_hub"):
+        for item in items:
+            item.add_marker(pytest.mark.xdist_group("act" if item.get_closest_marker("act") else "engine"))
+
+
 @pytest.fixture(scope="session")
-def stand_in_hub(tmp_path_factory, docker_engine):  # pylint: disable=unused-argument
-    """One stand-in Docker Hub and GHCR per session (testkit.hub)."""
+def stand_in_hub(request, tmp_path_factory, docker_engine):  # pylint: disable=unused-argument
+    """One stand-in Docker Hub and GHCR per session (testkit.hub), or the controller's with --shared-hub."""
+    if SHARED_HUB in request.config.stash:  # the controller's own, without workers
+        yield request.config.stash[SHARED_HUB]
+        return
+    if shared := getattr(request.config, "workerinput", {}).get("tracker_ci_hub"):
+        yield hub.StandInHub.from_json(shared)
+        return
     with hub.stand_in_hub(tmp_path_factory.mktemp("hub")) as stand_in:
         yield stand_in
 

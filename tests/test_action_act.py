@@ -68,6 +68,9 @@ class ActScenario:
         else:
             payload["pull_request"] = {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}
         registry = self.registry if password is None else replace(self.registry, password=password)
+        # GitHub's main is the local main, as after `git push origin main`; a full-history checkout (fetch-depth: 0,
+        # the release check's) names it origin/main. act copies the repository, .git included, for a checkout.
+        run(["git", "update-ref", "refs/remotes/origin/main", "refs/heads/main"], cwd=self.path)
         result = self.act_runner.run(
             self.path,
             event,
@@ -175,6 +178,7 @@ def test_should_publish_a_release_tag_as_its_versions_signed_with_oci_labels(sce
     # Then: the version tags and never latest, on the image that was tested, labelled when it was built (and the
     # signature, which cosign stores under the tag that names the signed digest, sha256-<hex>)
     assert result.exit_code == 0, result.log[-5000:]
+    assert f"Release tag v1.2.3: commit {scenario.sha} is on main." in result.log
     signature_tag = outputs["digest"].replace(":", "-")
     assert scenario.registry.tags(scenario.repository) == sorted([scenario.sha, "1.2.3", "1.2", "1", signature_tag])
     _assert_digest_is_the_registrys_of_every_tag(scenario, outputs, [scenario.sha, "1.2.3", "1.2", "1"])
@@ -212,38 +216,22 @@ def _build_step_states(log: str, instruction_part: str) -> list[str]:
 
 # uv's binary and the locked dependencies (`uv sync --no-install-project`, one layer of the builder stage, under
 # the test image and the release venv alike).
-DEPENDENCY_STEPS = ("COPY --from=uv /uv /usr/local/bin/uv", "uv sync --locked --no-install-project")
-GATE_STEP = "RUN python -m pytest test/unit/"
-
-
 @pytest.mark.act
-@pytest.mark.image_store  # a registry cache on the containerd store, the inline cache on the classic one
-def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario):
-    # Given: a first push to the default branch, built on a fresh runner (an engine with only the base
-    # images) from a cache that does not exist yet: a cold build, not an error
-    empty_engine_but_base_images(scenario.listed)
-    first, _ = scenario.run("push")
-    assert first.exit_code == 0, first.log[-5000:]
-    # (one build of both images: the dependencies installed once; BuildKit may list the shared step again)
-    for step in DEPENDENCY_STEPS:
-        assert _build_step_states(first.log, step).count("RAN") == 1, (step, first.log[-8000:])
+def test_should_publish_nothing_from_a_release_tag_on_a_commit_that_is_not_on_the_default_branch(scenario):
+    # Given: a commit on a branch that never reached main (never reviewed), and a release tag on it
+    run(["git", "checkout", "--quiet", "-b", "unreviewed"], cwd=scenario.path)
+    change_code_only(scenario.path, "A change that no one reviewed.")
+    sha = git_commit(scenario.path, "An unreviewed change")
 
-    for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
-        # ... a new commit that changes only the code, again on a fresh runner
-        change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
-        sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
-        empty_engine_but_base_images(scenario.listed)
+    # When
+    result, _ = scenario.run("push", ref="refs/tags/v6.6.6")
 
-        # When
-        result, outputs = scenario.run("push")
-
-        # Then: the build (published and test image) took the dependency layers from the registry, ran the
-        # gates again on the new code, once, and the tested image went out with a fresh cache
-        assert result.exit_code == 0, result.log[-5000:]
-        for step in DEPENDENCY_STEPS:
-            assert set(_build_step_states(result.log, step)) == {"CACHED"}, (commit, step, result.log[-8000:])
-        assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
-        assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
+    # Then: refused with the way out, before any job had the registry's secrets: nothing built, logged in or pushed
+    assert result.exit_code != 0
+    assert f"release tag v6.6.6 is on commit {sha}, which is not on main" in result.log, result.log[-5000:]
+    assert "tag a commit of main" in result.log
+    assert "Build images" not in result.log and "Login Succeeded" not in result.log
+    assert scenario.registry.tags(scenario.repository) == []
 
 
 def _index_entries(registry, repository, tag) -> tuple[dict, dict]:
@@ -639,3 +627,40 @@ def test_should_send_nothing_to_a_manager_whose_host_key_is_not_the_known_one(sc
     assert "Host key verification failed" in result.log, result.log[-3000:]
     assert [swarm.manager.docker(*listing).stdout for listing in manager_state] == before
     assert production["REDIS_PASSWORD"] not in result.log
+
+
+# The fresh runner's test empties the engine's build cache, so it comes last: the arm64 layers that the tests above
+# built under QEMU stay for the next run on this machine, as a warm runner keeps its cache.
+# The dependencies' install: its layer is the project's own (uv.lock names the project), so the fresh runner's project,
+# named for it alone, shares it with no build that runs beside it (`make test` runs the engine tier beside this one).
+DEPENDENCY_STEP = "uv sync --locked --no-install-project"
+GATE_STEP = "RUN python -m pytest test/unit/"
+
+
+@pytest.mark.act
+@pytest.mark.image_store  # a registry cache on the containerd store, the inline cache on the classic one
+def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario_for):
+    # Given: a first push to the default branch, built on a fresh runner (an engine with only the base
+    # images) from a cache that does not exist yet: a cold build, not an error
+    scenario = scenario_for(project_name="Fresh Runner Tracker")
+    empty_engine_but_base_images(scenario.listed)
+    first, _ = scenario.run("push")
+    assert first.exit_code == 0, first.log[-5000:]
+    # (one build of both images: the dependencies installed once; BuildKit may list the shared step again)
+    assert _build_step_states(first.log, DEPENDENCY_STEP).count("RAN") == 1, first.log[-8000:]
+
+    for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
+        # ... a new commit that changes only the code, again on a fresh runner
+        change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
+        sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
+        empty_engine_but_base_images(scenario.listed)
+
+        # When
+        result, outputs = scenario.run("push")
+
+        # Then: the build (published and test image) took the dependency layers from the registry, ran the
+        # gates again on the new code, once, and the tested image went out with a fresh cache
+        assert result.exit_code == 0, result.log[-5000:]
+        assert set(_build_step_states(result.log, DEPENDENCY_STEP)) == {"CACHED"}, (commit, result.log[-8000:])
+        assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
+        assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
