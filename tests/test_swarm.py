@@ -15,7 +15,7 @@ from testkit.harness import run, wait_until
 from testkit.load import SEEN, Traffic, bounded_load, slow_clients
 from testkit.projects import bake, change_code_only, unique_name
 from testkit.stack import SwarmProject, base_images, build_web_image, wait_for_the_edge
-from testkit.template import derived
+from testkit.template import DEFAULT_ANSWERS, derived
 
 pytestmark = pytest.mark.swarm
 
@@ -25,13 +25,16 @@ REDIS = f"{STACK}_redis-service"
 SERVICES = [WEB, REDIS, f"{STACK}_proxy-service"]
 # What each change took, for the closing note and the README (printed at the end of the module).
 TIMES = {}
+REDIS_APPENDFSYNC = "always"
+assert REDIS_APPENDFSYNC != DEFAULT_ANSWERS["redis_appendfsync"]
 
 
 @pytest.fixture(scope="module")
 def release(cookies_session, swarm):
     """v1 and v2 of a project with deploy=swarm, pushed to the swarm's registry by digest; v3, v2 with a web
-    server on the wrong port, whose health check fails; the base images in the nodes' mirror."""
-    project = bake(cookies_session, deploy="swarm")
+    server on the wrong port, whose health check fails; the base images in the nodes' mirror. Its Redis syncs on
+    every write (REDIS_APPENDFSYNC), not the default answer: a value hard-coded on the way to the server shows."""
+    project = bake(cookies_session, deploy="swarm", redis_appendfsync=REDIS_APPENDFSYNC)
     name = unique_name("tracker-ci-deploy")
     v1 = swarm.push(build_web_image(project, name), "realpython/page-tracker:v1")
     change_code_only(project, "v2")
@@ -123,6 +126,16 @@ def test_should_deploy_the_pushed_digest_on_every_node_and_count_exactly(swarm, 
     statuses = bounded_load(project.url(swarm.nodes[1]), total=900, connections=9)
     assert statuses == {200: 900}
     assert _count(project, swarm.nodes[2]) == before + 901
+    # ... against a Redis that syncs its append-only file as the project's answer says: the server's own word
+    assert _redis_cli(swarm, "--raw", "CONFIG", "GET", "appendfsync").split() == ["appendfsync", REDIS_APPENDFSYNC]
+
+
+def _redis_cli(swarm, *args) -> str:
+    """redis-cli in the stack's Redis container (on the manager, which deploy.sh labelled for it), logged in from the
+    secret file as an operator would: the password stays inside the container."""
+    login = 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" exec redis-cli "$@"'
+    container = _containers_of(swarm.manager, REDIS)[0]
+    return swarm.manager.docker("exec", container, "sh", "-c", login, "redis-cli", *args).stdout
 
 
 @pytest.mark.usefixtures("deployed")
@@ -371,7 +384,7 @@ def test_should_keep_the_count_when_redis_restarts_on_its_node(swarm, release):
     container = _containers_of(redis_node, REDIS)[0]
 
     # When: Redis killed (no snapshot on the way out) once the last write is over two seconds old (what
-    # appendfsync everysec may lose)
+    # appendfsync everysec, the default, may lose; this stack syncs every write)
     time.sleep(2.5)
     redis_node.docker("kill", container)
     first = wait_until(lambda: _count_or_none(project, swarm.nodes[0]), 60, "the count to be served again", 0.5)
