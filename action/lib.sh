@@ -43,6 +43,13 @@ print_untrusted() {
   printf '::%s::\n' "$token"
 }
 
+# Makes a new file (or, with -d, a folder) in the runner's temporary folder, the system's where there is none, and
+# prints its path; NAME ends in XXXXXX, which mktemp fills in.
+# Usage: temp_path [MKTEMP_OPTION...] NAME
+temp_path() {
+  mktemp "${@:1:$#-1}" "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/${*: -1}"
+}
+
 # An image name in full, as Docker resolves it: docker.io/ for names without a registry host,
 # docker.io/library/ for Docker Hub's one-component names. Docker prints the short form, so names are
 # compared only in this form.

@@ -11,7 +11,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${REGISTRY:?}" "${USERNAME:?}" "${PASSWORD:?}"
 
-docker_config=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-docker-config.XXXXXX")
+docker_config=$(temp_path -d tracker-ci-docker-config.XXXXXX)
 set_output docker-config "$docker_config"
 link_cli_plugins "$docker_config"  # the caller's plugins, listed before the new config is in use
 export DOCKER_CONFIG=$docker_config

@@ -24,7 +24,7 @@ export DOCKER_CONFIG
 # Ref: https://docs.docker.com/reference/api/engine/version/v1.47/#tag/Image/operation/ImagePush
 push_by_digest() {
   local repository=$1 digest=$2 registry=$3 username=$4 password=$5 work host api
-  work=$(mktemp -d "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-push.XXXXXX")
+  work=$(temp_path -d tracker-ci-push.XXXXXX)
   mkdir "$work/layout"
   if ! docker save "$digest" | tar -x -C "$work/layout"; then
     rm -rf "$work"

@@ -19,7 +19,7 @@ cd "$WORKING_DIRECTORY"
 # on the project's network, and two runs on one engine (matrix jobs on a shared self-hosted runner, act) would
 # otherwise fight over the same host ports.
 # Ref: https://docs.docker.com/reference/compose-file/merge/#reset-value
-ports_file=$(mktemp --suffix=.yml "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-ports.XXXXXX")
+ports_file=$(temp_path --suffix=.yml tracker-ci-ports.XXXXXX)
 docker compose --file "$COMPOSE_FILE" --profile "$TEST_PROFILE" config --no-interpolate --format json |
   jq --raw-output '[.services | to_entries[] | select(.value.ports) | .key] |
     if length == 0 then "services: {}" else "services:", (.[] | "  \(@json):\n    ports: !reset []") end' \
@@ -98,7 +98,7 @@ services_except() {
 }
 
 if ((${#ready_made[@]})); then
-  early_start_log=$(mktemp "${RUNNER_TEMP:-/tmp}/early-start.XXXXXX")
+  early_start_log=$(temp_path tracker-ci-early-start.XXXXXX)
   "${compose[@]}" up --detach --wait --no-deps "${ready_made[@]}" >"$early_start_log" 2>&1 &
   early_start=$!
 fi
@@ -138,7 +138,7 @@ test_platform() {
   # The publish service on that platform: a Compose override that only `up` needs, removed right after it.
   local platform_file=""
   if [ -n "$platform" ]; then
-    platform_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-platform.XXXXXX")
+    platform_file=$(temp_path --suffix=.json tracker-ci-platform.XXXXXX)
     jq --null-input --arg service "$PUBLISH_SERVICE" --arg platform "$platform" \
       '{services: {($service): {platform: $platform}}}' >"$platform_file"
   fi

@@ -245,7 +245,7 @@ fi
 builder_id=""
 [ -z "$source_url" ] || [ -z "$RUN_ID" ] || builder_id="$source_url/actions/runs/$RUN_ID/attempts/${RUN_ATTEMPT:-1}"
 provenance="mode=max${builder_id:+,builder-id=$builder_id}"
-build_file=$(mktemp --suffix=.json "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/tracker-ci-build.XXXXXX")
+build_file=$(temp_path --suffix=.json tracker-ci-build.XXXXXX)
 jq --null-input \
   --arg publish_service "$PUBLISH_SERVICE" --arg test_service "$TEST_SERVICE" --argjson test_builds "$test_builds" \
   --arg cache_kind "$cache_kind" --arg cache_ref "$cache_ref" --argjson write_cache "$write_cache" \
@@ -275,7 +275,7 @@ jq --null-input \
 
 job=$(tr '[:upper:]' '[:lower:]' <<<"${GITHUB_JOB:-job}" | tr -c 'a-z0-9\n' '-')
 call=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-set_output compose-project "tracker-ci-${GITHUB_RUN_ID:-local}-${GITHUB_RUN_ATTEMPT:-1}-${job}-${call}"
+set_output compose-project "tracker-ci-${RUN_ID:-local}-${RUN_ATTEMPT:-1}-${job}-${call}"
 set_output push "$push"
 set_output registry "$registry"
 set_output image "$image"

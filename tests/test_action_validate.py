@@ -159,7 +159,7 @@ def test_should_move_latest_only_from_the_default_branch(baked_for_validation, t
 
 def test_should_give_each_call_a_compose_project_of_its_own(baked_for_validation, tmp_path):
     # Given: two calls in the same job of the same run and attempt
-    same_job = {"GITHUB_RUN_ID": "42", "GITHUB_RUN_ATTEMPT": "2", "GITHUB_JOB": "Build_And.Push"}
+    same_job = {"RUN_ID": "42", "RUN_ATTEMPT": "2", "GITHUB_JOB": "Build_And.Push"}
 
     # When
     first = _validate(baked_for_validation, tmp_path / "first", **same_job)[1]["compose-project"]
