@@ -121,30 +121,23 @@ fi
 mapfile -t services < <(services_except "$TEST_SERVICE")
 readonly services
 
-# Prints the ID of the publish service's container.
-publish_container() { "${compose[@]}" ps --quiet "$PUBLISH_SERVICE"; }
-
-# Prints the ID of the image the given container runs.
-image_of() { docker inspect --format '{{.Image}}' "$1"; }
-
-# Runs the end-to-end tests against the publish service's image on PLATFORM (empty: the engine's own), named LABEL
-# in the log, after starting the given services (--no-deps when DEPS_RUNNING is true: theirs are up and healthy);
-# exits on a failure, and when the image is not EXPECTED_ID (the one tested on the platform before, if any).
-# Usage: test_platform PLATFORM LABEL EXPECTED_ID DEPS_RUNNING [SERVICE...]
-test_platform() {
-  local platform=$1 label=$2 expected_id=$3 deps_running=$4
+# Starts the given services with the publish service on PLATFORM (empty: the engine's own), named LABEL in the log
+# (--no-deps when DEPS_RUNNING is true: theirs are up and healthy), and waits until every one of WAIT_FOR (a
+# comma-separated list) is healthy; on a failure, names the unhealthy services, shows the logs and exits.
+# Usage: start_services PLATFORM LABEL DEPS_RUNNING WAIT_FOR [SERVICE...]
+start_services() {
+  local platform=$1 label=$2 deps_running=$3 wait_for=$4
   shift 4
-  local container tested_id manifest exit_code started=true
+  local started=true platform_file="" unhealthy
+  local -a up_options=() waited
+  mapfile -t waited < <(tr ',' '\n' <<<"$wait_for" | list_items)
   # The publish service on that platform: a Compose override that only `up` needs, removed right after it.
-  local platform_file=""
   if [ -n "$platform" ]; then
     platform_file=$(temp_path --suffix=.json tracker-ci-platform.XXXXXX)
     jq --null-input --arg service "$PUBLISH_SERVICE" --arg platform "$platform" \
       '{services: {($service): {platform: $platform}}}' >"$platform_file"
   fi
-
   group "Start services and wait until they are healthy ($label)"
-  local -a up_options=()
   if [ "$deps_running" = true ]; then
     up_options=(--no-deps)
   fi
@@ -155,26 +148,21 @@ test_platform() {
   if [ -n "$platform_file" ]; then
     rm -f "$platform_file"
   fi
-  if [ "$started" = false ] || ! wait_until_healthy "${services[@]}"; then
+  if [ "$started" = false ] || ! wait_until_healthy "${waited[@]}"; then
     endgroup
-    local unhealthy
     unhealthy=$(unhealthy_services)
     error "services did not become healthy on $label: $(tr '\n' ' ' <<<"$unhealthy")"
     show_failure "$(head -n 1 <<<"$unhealthy")"
     exit 1
   fi
   endgroup
+}
 
-  container=$(publish_container)
-  tested_id=$(image_of "$container")
-  if [ -n "$expected_id" ] && [ "$tested_id" != "$expected_id" ]; then
-    error "$PUBLISH_SERVICE ran image $tested_id on $label but $expected_id before: not one image"
-    exit 1
-  fi
-  set_output image-id "$tested_id"
-  # The manifest of the platform the container runs (on the containerd store; the classic store has one).
-  manifest=$(docker inspect --format '{{with .ImageManifestDescriptor}}{{.Digest}}{{end}}' "$container" 2>/dev/null || true)
-
+# Runs the test service alone against the running services, named LABEL in the log; on a failure, shows the logs
+# and exits with its exit code.
+# Usage: run_end_to_end_tests LABEL
+run_end_to_end_tests() {
+  local label=$1 exit_code
   group "End-to-end tests on $label ($TEST_SERVICE)"
   set +e
   # --no-deps: its dependencies are up and healthy; checking them again would only wait for the next probe.
@@ -183,13 +171,11 @@ test_platform() {
   set -e
   endgroup
   set_output e2e-exit-code "$exit_code"
-
   if [ "$exit_code" -ne 0 ]; then
     error "end-to-end tests failed on $label: $TEST_SERVICE exited $exit_code"
     show_failure "$TEST_SERVICE"
     exit "$exit_code"
   fi
-  echo "End-to-end tests passed on $label against image $tested_id${manifest:+ (manifest $manifest)}"
 }
 
 # The first platform starts only what the early start did not, if it went well (a failed early start is judged
@@ -209,6 +195,8 @@ if [ -n "$early_start" ]; then
   fi
 fi
 
+# Each platform in turn: one image, whose ID every platform's publish container must run (an index where it holds
+# several platforms), tested end to end on each.
 mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | list_items)
 ((${#platforms[@]})) || platforms=("")
 tested_platforms=()
@@ -222,8 +210,21 @@ for platform in "${platforms[@]}"; do
     deps_running=false
   fi
   label=${platform:-$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')}
-  test_platform "$platform" "$label" "$image_id" "$deps_running" "${to_start[@]}"
-  image_id=$(image_of "$(publish_container)")
+  start_services "$platform" "$label" "$deps_running" "$(IFS=,; echo "${services[*]}")" "${to_start[@]}"
+
+  container=$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")
+  tested_id=$(docker inspect --format '{{.Image}}' "$container")
+  if [ -n "$image_id" ] && [ "$tested_id" != "$image_id" ]; then
+    error "$PUBLISH_SERVICE ran image $tested_id on $label but $image_id before: not one image"
+    exit 1
+  fi
+  image_id=$tested_id
+  set_output image-id "$image_id"
+  # The manifest of the platform the container runs (on the containerd store; the classic store has one).
+  manifest=$(docker inspect --format '{{with .ImageManifestDescriptor}}{{.Digest}}{{end}}' "$container" 2>/dev/null || true)
+
+  run_end_to_end_tests "$label"
+  echo "End-to-end tests passed on $label against image $image_id${manifest:+ (manifest $manifest)}"
   tested_platforms+=("$label")
 done
 set_output tested-platforms "$(IFS=,; echo "${tested_platforms[*]}")"
