@@ -31,7 +31,7 @@ def test_should_list_every_base_image_the_template_can_reference_the_default_bui
         "haproxy:3.4",
         "--platforms=linux/amd64,linux/arm64",
         "python:3.13-slim-trixie",
-        "ghcr.io/astral-sh/uv:0.13.9",
+        derived("__uv_image"),
     ]
 
 

@@ -5,6 +5,7 @@ import re
 import yaml
 
 from testkit.harness import REPO_ROOT, require_command, run
+from testkit.template import COOKIECUTTER_JSON
 from testkit.tiers import selected, tiers
 
 OWN_PYTHON = ["tests", "testkit", "hooks", "benchmarks"]
@@ -71,6 +72,18 @@ def test_should_render_every_table_row_of_our_markdown_in_a_table():
 
     # Then: a header, its separator and rows of as many cells, with nothing between them
     assert broken == []
+
+
+def test_should_lock_generated_projects_with_the_uv_their_dockerfile_installs_with():
+    # Given: the uv the suite puts on the PATH, with which the hook locks each baked project (requirements-dev.txt,
+    # Dependabot's to bump), and the uv image every generated Dockerfile copies uv from (cookiecutter.json)
+    pins = (REPO_ROOT / "requirements-dev.txt").read_text(encoding="utf-8")
+
+    # When
+    suites = re.search(r"^uv==(\S+)$", pins, flags=re.MULTILINE).group(1)
+
+    # Then: one version, so a bump of either fails here until the other follows
+    assert suites == COOKIECUTTER_JSON["__uv_version"]
 
 
 def test_should_show_dependabot_every_file_that_pins_our_tools():

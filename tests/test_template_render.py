@@ -19,7 +19,7 @@ from testkit.template import COOKIECUTTER_JSON, QUESTIONS, derived
 SUPPORTED = [
     pytest.param({}, {
         "web/Dockerfile": [
-            "FROM ghcr.io/astral-sh/uv:0.13.9 AS uv", "FROM python:3.14-slim-trixie AS base", "FROM base AS builder", "uv sync --locked --no-install-project", "FROM builder AS test", "FROM builder AS release", "uv sync --locked --no-editable --no-dev", "ruff format --check", "CMD [\"gunicorn\"",
+            f"FROM {derived('__uv_image')} AS uv", "FROM python:3.14-slim-trixie AS base", "FROM base AS builder", "uv sync --locked --no-install-project", "FROM builder AS test", "FROM builder AS release", "uv sync --locked --no-editable --no-dev", "ruff format --check", "CMD [\"gunicorn\"",
         ],
         "web/pyproject.toml": ['requires = ["uv_build>=0.13,<0.14"]', "[dependency-groups]", '"ruff>='],
         "web/uv.lock": ['name = "page-tracker"', 'name = "ruff"'],
