@@ -92,8 +92,9 @@ own_dockerd_pid() {
 }
 
 # True when the running dockerd was started with the bundle that holds the test CA.
+# Usage: trusts_test_ca PID CA_BUNDLE
 trusts_test_ca() {
-  grep -qxF "SSL_CERT_FILE=$ca_bundle" < <(tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null)
+  grep -qxF "SSL_CERT_FILE=$2" < <(tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null)
 }
 
 # The image store of the engine that answers: containerd or classic (base-images.sh takes it as an argument;
@@ -156,10 +157,12 @@ ensure_engine_binaries() {
   mv "$engine_dir/bin.partial" "$engine_dir/bin"
 }
 
+# Starts the engine, trusting the system CAs plus the test CA (CA_BUNDLE), unless one answers as asked.
+# Usage: start_engine CA_BUNDLE
 start_engine() {
-  local pid
+  local ca_bundle=$1 pid
   pid=$(own_dockerd_pid)
-  if [ -n "$pid" ] && ! trusts_test_ca "$pid"; then
+  if [ -n "$pid" ] && ! trusts_test_ca "$pid" "$ca_bundle"; then
     log "restarting the dockerd this script started (PID $pid) so that it trusts the test CA"
     stop_own_engine "$pid"
   elif [ -n "$pid" ] && engine_answers && [ "$(engine_image_store)" != "$image_store" ]; then
@@ -336,8 +339,9 @@ main() {
     *) log "TRACKER_CI_IMAGE_STORE is '$image_store': it must be containerd or classic" >&2; exit 2 ;;
   esac
   install_system_tools
+  local ca_bundle
   ca_bundle=$("$repo_root/scripts/test-ca.sh" "$cache_dir/test-ca")
-  start_engine
+  start_engine "$ca_bundle"
   ensure_venv
   ensure_node_tools
   ensure_compose_plugin
