@@ -50,6 +50,19 @@ temp_path() {
   mktemp "${@:1:$#-1}" "${RUNNER_TEMP:-${TMPDIR:-/tmp}}/${*: -1}"
 }
 
+# Prints the image store of the engine that answers: containerd or classic. The one check of it: validate.sh's, the
+# bootstrap's (which sources this file) and the tests' (testkit/harness.py runs it).
+# (No pipe into grep -q: under pipefail, grep's early exit can kill docker info with SIGPIPE and fail the check.)
+engine_image_store() {
+  local driver_status
+  driver_status=$(docker info --format '{{json .DriverStatus}}' || true)
+  if [[ $driver_status == *io.containerd.snapshotter* ]]; then
+    echo containerd
+  else
+    echo classic
+  fi
+}
+
 # An image name in full, as Docker resolves it: docker.io/ for names without a registry host,
 # docker.io/library/ for Docker Hub's one-component names. Docker prints the short form, so names are
 # compared only in this form.

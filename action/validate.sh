@@ -118,18 +118,6 @@ if [ "${push:-false}" = true ]; then
   done
 fi
 
-# The image store of the engine that answers: containerd or classic. The same check, under the same name, as
-# scripts/bootstrap.sh's and testkit/harness.py's: this script runs alone in users' runners.
-# (No pipe into grep -q: under pipefail, grep's early exit can kill docker info with SIGPIPE and fail the test.)
-engine_image_store() {
-  local driver_status
-  driver_status=$(docker info --format '{{json .DriverStatus}}' || true)
-  if [[ $driver_status == *io.containerd.snapshotter* ]]; then
-    echo containerd
-  else
-    echo classic
-  fi
-}
 # The containerd image store holds an index of several platforms, and attestations; the classic store neither.
 image_store=$(engine_image_store)
 

@@ -23,6 +23,9 @@
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The action's helpers: engine_image_store, the one check of an engine's image store.
+# shellcheck source-path=SCRIPTDIR/.. source=action/lib.sh
+source "$repo_root/action/lib.sh"
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 dockerd_log=${TRACKER_CI_DOCKERD_LOG:-$cache_dir/dockerd.log}
 dockerd_pid_file=$cache_dir/dockerd.pid
@@ -97,17 +100,6 @@ trusts_test_ca() {
   grep -qxF "SSL_CERT_FILE=$2" < <(tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null)
 }
 
-# The image store of the engine that answers: containerd or classic (base-images.sh takes it as an argument;
-# action/validate.sh, which runs alone in users' runners, and testkit/harness.py check it the same way).
-engine_image_store() {
-  local driver_status
-  driver_status=$(docker info --format '{{json .DriverStatus}}' || true)
-  if [[ $driver_status == *io.containerd.snapshotter* ]]; then
-    echo containerd
-  else
-    echo classic
-  fi
-}
 
 # Writes the daemon.json of an image store (containerd or classic) to a file; benchmarks/engine.py's engine takes
 # it from here too. Docker 29 turns the containerd store on for a fresh install; Docker 28 has it off unless asked:

@@ -95,10 +95,10 @@ def run(args, *, check=True, timeout=600, **kwargs) -> subprocess.CompletedProce
 
 
 def engine_image_store() -> str:
-    """The image store of the engine that answers: containerd (Docker 29's default) or classic (overlay2); the same
-    check as scripts/bootstrap.sh's and action/validate.sh's engine_image_store."""
-    status = run(["docker", "info", "--format", "{{json .DriverStatus}}"]).stdout
-    return "containerd" if "io.containerd.snapshotter" in status else "classic"
+    """The image store of the engine that answers: containerd (Docker 29's default) or classic (overlay2), as the
+    action's one check of it says (action/lib.sh's engine_image_store)."""
+    check = 'source "$1" && engine_image_store'
+    return run(["bash", "-c", check, "engine_image_store", REPO_ROOT / "action" / "lib.sh"]).stdout.strip()
 
 
 def git_commit(repo: Path, message: str) -> str:
