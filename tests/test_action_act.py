@@ -54,23 +54,29 @@ class ActScenario:
         registry_host = answers.get("registry", "docker.io")
         self.registry = hub.registry(registry_host)
         self.path = bake(cookies, image_namespace=self.namespace, **answers)
+        # The branch GitHub calls the default one; the scenario's commits are on the local main, pushed to it.
+        self.default_branch = answers.get("default_branch", DEFAULT_ANSWERS["default_branch"])
         self.repository = f"{self.namespace}/{self.path.name}"
         self.image = f"{registry_host}/{self.repository}"
         self.sha = git_commit(self.path, "Initial commit")
         # As in a real checkout; act names github.repository after it (it is never contacted).
         run(["git", "remote", "add", "origin", f"https://github.com/acme/{self.path.name}.git"], cwd=self.path)
 
-    def run(self, event, password=None, ref="refs/heads/main", more_secrets=None, variables=None):
-        repository = {"default_branch": "main", "full_name": f"acme/{self.path.name}", "name": self.path.name}
+    def run(self, event, password=None, ref=None, more_secrets=None, variables=None):
+        """Runs the workflow for an event: a push of REF (the default branch unless given) or a pull request to the
+        default branch."""
+        branch = self.default_branch
+        repository = {"default_branch": branch, "full_name": f"acme/{self.path.name}", "name": self.path.name}
         payload = {"repository": repository | REPOSITORY_FACTS}
         if event == "push":
-            payload["ref"] = ref
+            payload["ref"] = ref or f"refs/heads/{branch}"
         else:
-            payload["pull_request"] = {"number": 7, "head": {"ref": "feature"}, "base": {"ref": "main"}}
+            payload["pull_request"] = {"number": 7, "head": {"ref": "feature"}, "base": {"ref": branch}}
         registry = self.registry if password is None else replace(self.registry, password=password)
-        # GitHub's main is the local main, as after `git push origin main`; a full-history checkout (fetch-depth: 0,
-        # the release check's) names it origin/main. act copies the repository, .git included, for a checkout.
-        run(["git", "update-ref", "refs/remotes/origin/main", "refs/heads/main"], cwd=self.path)
+        # GitHub's default branch is the local main, as after `git push origin main:<branch>`; a full-history
+        # checkout (fetch-depth: 0, the release check's) names it origin/<branch>. act copies the repository, .git
+        # included, for a checkout.
+        run(["git", "update-ref", f"refs/remotes/origin/{branch}", "refs/heads/main"], cwd=self.path)
         result = self.act_runner.run(
             self.path,
             event,
@@ -134,7 +140,8 @@ def _cosign_secrets(folder) -> tuple:
         # push.sh's digest (the manifest's on the containerd store, the config's on the classic one) and the cache
         # kind (registry or inline) depend on the image store; GHCR's push is Docker Hub's but for the login.
         pytest.param({}, id="docker-hub", marks=pytest.mark.image_store),
-        pytest.param({"registry": "ghcr.io"}, id="ghcr-github-token"),
+        # ... and a default branch of another name: the workflow publishes from the branch the answer names.
+        pytest.param({"registry": "ghcr.io", "default_branch": "trunk"}, id="ghcr-github-token-trunk"),
         # The tutorial's own steps, with docker/login-action (its stand-in, see ActScenario).
         pytest.param({"ci": "inline"}, id="inline-workflow", marks=pytest.mark.image_store),
     ],
