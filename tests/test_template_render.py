@@ -323,24 +323,27 @@ UNNORMALISED = [
 ]
 
 
-def _published(project, service: str, **env) -> list[tuple[str, int]]:
-    """(host address, container port) of each port Compose publishes for the service, with the settings in env."""
+def _published(project, service: str, **env) -> list[tuple[str, str, int]]:
+    """(host address, host port, container port) of each port Compose publishes for the service, as Compose reads
+    the project with the settings in env."""
     compose = ["docker", "compose", "--profile", "dev", "config", "--format", "json"]
     config = run(compose, cwd=project, env=os.environ | env).stdout
-    return [(port["host_ip"], port["target"]) for port in json.loads(config)["services"][service]["ports"]]
+    ports = json.loads(config)["services"][service]["ports"]
+    return [(port["host_ip"], port["published"], port["target"]) for port in ports]
 
 
 def test_should_publish_the_development_server_on_loopback_only(cookies):
-    assert _published(bake(cookies), "web-dev") == [("127.0.0.1", 8000)]
+    assert _published(bake(cookies), "web-dev") == [("127.0.0.1", "5000", 8000)]
 
 
-def test_should_publish_the_web_service_on_loopback_unless_told_otherwise(cookies):
-    # Given: gunicorn, whose threads slow clients hold, with no proxy in front
-    project = bake(cookies)
+def test_should_publish_the_web_service_on_the_answered_port_of_loopback_unless_told_otherwise(cookies):
+    # Given: gunicorn, whose threads slow clients hold, with no proxy in front; a port answered at generation
+    project = bake(cookies, web_port="8080")
 
-    # Then: this machine alone by default; every interface only when WEB_HOST says so
-    assert _published(project, "web-service") == [("127.0.0.1", 8000)]
-    assert _published(project, "web-service", WEB_HOST="0.0.0.0") == [("0.0.0.0", 8000)]
+    # Then: this machine alone by default; every interface only when WEB_HOST says so, another port when WEB_PORT does
+    assert _published(project, "web-service") == [("127.0.0.1", "8080", 8000)]
+    assert _published(project, "web-service", WEB_HOST="0.0.0.0") == [("0.0.0.0", "8080", 8000)]
+    assert _published(project, "web-service", WEB_PORT="8089") == [("127.0.0.1", "8089", 8000)]
 
 
 @pytest.mark.parametrize(("question", "value"), UNNORMALISED)
