@@ -15,7 +15,7 @@ TIER_engine := (docker or venv) and not act and not swarm
 TIER_act := act and not swarm
 TIER_swarm := swarm
 parallel = $(if $(filter fast,$(1)),--numprocesses auto)
-side_by_side := --numprocesses 2 --dist loadgroup --shared-hub
+side_by_side := --numprocesses 2 --shared-hub
 # benchmarks/suite.py names a folder in REPORTS: each pass then writes its JUnit XML report there (every test's time).
 report = $(if $(REPORTS),--junitxml=$(REPORTS)/$(1).xml)
 

@@ -50,18 +50,13 @@ def timed_make(target: list[str], cwd: Path, reports: Path, env: dict | None = N
 
 def test_times(reports: Path) -> dict[str, dict[str, float]]:
     """Each pass's tests (by node ID) and their seconds (setup, call and teardown), from its JUnit XML report."""
-    return {
-        report.stem: {_node_id(case): float(case.get("time", 0)) for case in ElementTree.parse(report).iter("testcase")}
-        for report in sorted(reports.glob("*.xml"))
-    }
-
-
-def _node_id(case) -> str:
-    """A JUnit test case's pytest node ID, without the `@<group>` that pytest-xdist's --dist loadgroup appends."""
-    name = case.get("name")
-    if name.rfind("@") > name.rfind("]"):  # after any parameters, which may hold an @ of their own
-        name = name.rsplit("@", 1)[0]
-    return f"{case.get('classname').replace('.', '/')}.py::{name}"
+    passes = {}
+    for report in sorted(reports.glob("*.xml")):
+        passes[report.stem] = {
+            f"{case.get('classname').replace('.', '/')}.py::{case.get('name')}": float(case.get("time", 0))
+            for case in ElementTree.parse(report).iter("testcase")
+        }
+    return passes
 
 
 def print_breakdown(name: str, passes: dict[str, dict[str, float]], cwd: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from xdist.scheduler import LoadScopeScheduling
 
 from testkit import hub
 from testkit.act import ActRunner
@@ -102,12 +103,22 @@ def pytest_configure_node(node):
         node.workerinput["tracker_ci_hub"] = node.config.stash[SHARED_HUB].to_json()
 
 
-def pytest_collection_modifyitems(config, items):
-    """With --shared-hub, each test runs on the worker of its tier (--dist loadgroup): the act tier beside the
-    engine tier, each in its own order."""
-    if config.getoption("shared_hub"):
-        for item in items:
-            item.add_marker(pytest.mark.xdist_group("act" if item.get_closest_marker("act") else "engine"))
+# The act tier's tests (the one act test elsewhere, test_harness.py's, builds nothing).
+ACT_TIER_MODULE = "tests/test_action_act.py::"
+
+
+class TierScheduling(LoadScopeScheduling):
+    """With --shared-hub, pytest-xdist's scheduling of the engine and act tiers side by side: the act tier's module on
+    one worker, every other test on the other, each in file order. (A scheduler of its own: --dist loadgroup's
+    xdist_group marks are lost on pytest 9.2, whose node IDs pytest-xdist 3.8 can no longer suffix.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return "act" if nodeid.startswith(ACT_TIER_MODULE) else "engine"
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    return TierScheduling(config, log) if config.getoption("shared_hub") else None
 
 
 @pytest.fixture(scope="session")
