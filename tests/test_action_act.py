@@ -636,8 +636,8 @@ def test_should_send_nothing_to_a_manager_whose_host_key_is_not_the_known_one(sc
     assert production["REDIS_PASSWORD"] not in result.log
 
 
-# The fresh runner's test empties the engine's build cache, so it comes last: the arm64 layers that the tests above
-# built under QEMU stay for the next run on this machine, as a warm runner keeps its cache.
+# The fresh runner's test empties the engine's whole build cache, so it comes last in its module: the tests above share
+# their layers (the QEMU tests' arm64 builder above all) and lose none of them.
 # The dependencies' install: its layer is the project's own (uv.lock names the project), so the fresh runner's project,
 # named for it alone, shares it with no build that runs beside it (`make test` runs the engine tier beside this one).
 DEPENDENCY_STEP = "uv sync --locked --no-install-project"
