@@ -6,8 +6,9 @@ PYTEST := .venv/bin/python -m pytest
 # The tiers, each a marker expression; together they are the whole suite. The fast tier needs no engine and no root
 # (rendering, hooks, linters, the action's validation, the harness): its tests are CPU-bound and share nothing, so
 # they run on every core (pytest-xdist). The engine and act tiers wait on builds, containers and runners about half
-# the time, so `make test` runs them side by side, a pytest-xdist worker each, sharing one stand-in registry on port
-# 443 (--shared-hub); the swarm tier, whose tests hold requests to a deadline, runs alone. GitHub's CI runs a job per
+# the time, so `make test` runs them side by side on two pytest-xdist workers (the emulated builds on one, the rest on
+# the other: tests/conftest.py), sharing one stand-in registry on port 443 (--shared-hub); the swarm tier, whose tests
+# hold requests to a deadline, runs alone. GitHub's CI runs a job per
 # tier (.github/workflows/ci.yml); `make test` runs them all.
 TIERS := fast engine act swarm
 TIER_fast := not docker and not act and not venv and not swarm

@@ -18,3 +18,14 @@ def selected(expression: str | None = None, checkout: Path = REPO_ROOT) -> set[s
     collect = [sys.executable, "-m", "pytest", "--collect-only", "--quiet", "-p", "no:cacheprovider"]
     listing = run([*collect, *(["-m", expression] if expression else [])], cwd=checkout, check=False).stdout
     return {line for line in listing.splitlines() if "::" in line}
+
+
+# `make test`'s side-by-side pass (tests/conftest.py's TierScheduling) runs these on one worker, in this order, and
+# every other test of the engine and act tiers on the other: the act tests that build arm64 under QEMU (the run's
+# longest), then the fresh runner, which empties the build cache they share. Each names a collected test (a test
+# holds that), or a part of one's node ID before its parameters.
+EMULATED_WORKER = (
+    "tests/test_action_act.py::test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_end",
+    "tests/test_action_act.py::test_should_test_each_platform_in_its_own_job_then_merge_tag_and_sign_exactly_those",
+    "tests/test_action_act.py::test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner",
+)

@@ -18,6 +18,7 @@ from testkit.act import ActRunner
 from testkit.harness import REPO_ROOT, engine_image_store, redis_server_process, require, require_command, run
 from testkit.projects import bake, make_venv, unique_name
 from testkit.swarm import NODE_IMAGE, node_image_present, swarm_of
+from testkit.tiers import EMULATED_WORKER
 
 VARIANTS = {
     "ruff": {},
@@ -103,17 +104,14 @@ def pytest_configure_node(node):
         node.workerinput["tracker_ci_hub"] = node.config.stash[SHARED_HUB].to_json()
 
 
-# The act tier's tests (the one act test elsewhere, test_harness.py's, builds nothing).
-ACT_TIER_MODULE = "tests/test_action_act.py::"
-
-
 class TierScheduling(LoadScopeScheduling):
-    """With --shared-hub, pytest-xdist's scheduling of the engine and act tiers side by side: the act tier's module on
-    one worker, every other test on the other, each in file order. (A scheduler of its own: --dist loadgroup's
-    xdist_group marks are lost on pytest 9.2, whose node IDs pytest-xdist 3.8 can no longer suffix.)"""
+    """With --shared-hub, pytest-xdist's scheduling of the engine and act tiers side by side: the emulated builds and
+    the fresh runner (testkit.tiers.EMULATED_WORKER) on one worker, every other test on the other, each in collection
+    order. (A scheduler of its own: --dist loadgroup's xdist_group marks are lost on pytest 9.2, whose node IDs
+    pytest-xdist 3.8 can no longer suffix.)"""
 
     def _split_scope(self, nodeid: str) -> str:
-        return "act" if nodeid.startswith(ACT_TIER_MODULE) else "engine"
+        return "emulated" if nodeid.startswith(EMULATED_WORKER) else "the rest"
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

@@ -6,7 +6,7 @@ import yaml
 
 from testkit.harness import REPO_ROOT, require_command, run
 from testkit.template import COOKIECUTTER_JSON
-from testkit.tiers import selected, tiers
+from testkit.tiers import EMULATED_WORKER, selected, tiers
 
 OWN_PYTHON = ["tests", "testkit", "hooks", "benchmarks"]
 OWN_SHELL = [".ci/run", *sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "scripts").glob("*.sh"))]
@@ -72,6 +72,15 @@ def test_should_render_every_table_row_of_our_markdown_in_a_table():
 
     # Then: a header, its separator and rows of as many cells, with nothing between them
     assert broken == []
+
+
+def test_should_name_only_collected_tests_for_the_emulated_worker():
+    # Given: every test of the engine and act tiers, by node ID
+    collected = selected(f"({tiers()['engine']}) or ({tiers()['act']})")
+
+    # Then: each name the side-by-side pass puts on the emulated worker is one of them (a renamed test would silently
+    # run beside the fresh runner, which empties the cache it builds with)
+    assert [name for name in EMULATED_WORKER if not any(test.startswith(name) for test in collected)] == []
 
 
 def test_should_lock_generated_projects_with_the_uv_their_dockerfile_installs_with():
