@@ -21,7 +21,7 @@ from testkit.template import DEFAULT_ANSWERS
 pytestmark = pytest.mark.docker
 
 # Every Python version the template offers is built through its gates and passes the documented e2e command, but
-# 3.12, which no Debian release ships (the bootstrap cannot make its base image; CONTRIBUTING.md, the bootstrap's
+# 3.12, which no Debian release ships (the bootstrap cannot make its base image; docs/bootstrap.md, the bootstrap's
 # stand-ins). FULL_CHECK_VARIANTS, between them every style gate, registry kind and Redis, get every other check.
 VARIANTS = {
     "defaults": {},

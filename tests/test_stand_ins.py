@@ -31,7 +31,7 @@ def asked_platforms() -> dict[str, list[str]]:
     return asked
 
 
-# Python 3.12 is in no Debian release, so no stand-in of it is made here (CONTRIBUTING.md).
+# Python 3.12 is in no Debian release, so no stand-in of it is made here (docs/bootstrap.md).
 BASE_IMAGES = {reference: platforms for reference, platforms in asked_platforms().items() if "3.12" not in reference}
 
 
