@@ -122,15 +122,14 @@ mapfile -t services < <(services_except "$TEST_SERVICE")
 readonly services
 
 # Starts the given services with the publish service on PLATFORM (empty: the engine's own), named LABEL in the log
-# (--no-deps when DEPS_RUNNING is true: theirs are up and healthy), and waits until every one of WAIT_FOR (a
-# comma-separated list) is healthy; on a failure, names the unhealthy services, shows the logs and exits.
-# Usage: start_services PLATFORM LABEL DEPS_RUNNING WAIT_FOR [SERVICE...]
+# (--no-deps when DEPS_RUNNING is true: theirs are up and healthy), and waits until every one of `services` (derived
+# once above, read-only) is healthy; on a failure, names the unhealthy services, shows the logs and exits.
+# Usage: start_services PLATFORM LABEL DEPS_RUNNING [SERVICE...]
 start_services() {
-  local platform=$1 label=$2 deps_running=$3 wait_for=$4
-  shift 4
+  local platform=$1 label=$2 deps_running=$3
+  shift 3
   local started=true platform_file="" unhealthy
-  local -a up_options=() waited
-  mapfile -t waited < <(tr ',' '\n' <<<"$wait_for" | list_items)
+  local -a up_options=()
   # The publish service on that platform: a Compose override that only `up` needs, removed right after it.
   if [ -n "$platform" ]; then
     platform_file=$(temp_path --suffix=.json tracker-ci-platform.XXXXXX)
@@ -148,7 +147,7 @@ start_services() {
   if [ -n "$platform_file" ]; then
     rm -f "$platform_file"
   fi
-  if [ "$started" = false ] || ! wait_until_healthy "${waited[@]}"; then
+  if [ "$started" = false ] || ! wait_until_healthy "${services[@]}"; then
     endgroup
     unhealthy=$(unhealthy_services)
     error "services did not become healthy on $label: $(tr '\n' ' ' <<<"$unhealthy")"
@@ -210,7 +209,7 @@ for platform in "${platforms[@]}"; do
     deps_running=false
   fi
   label=${platform:-$(docker version --format '{{.Server.Os}}/{{.Server.Arch}}')}
-  start_services "$platform" "$label" "$deps_running" "$(IFS=,; echo "${services[*]}")" "${to_start[@]}"
+  start_services "$platform" "$label" "$deps_running" "${to_start[@]}"
 
   container=$("${compose[@]}" ps --quiet "$PUBLISH_SERVICE")
   tested_id=$(docker inspect --format '{{.Image}}' "$container")
