@@ -21,6 +21,12 @@ def compose_leftovers(project_name: str) -> list[str]:
     ]
 
 
+# redis-cli in a Redis container of the project, logged in from its secret file as an operator would: the password
+# stays inside the container, out of every argument list. Its arguments follow.
+_OPERATOR_LOGIN = 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" exec redis-cli "$@"'
+REDIS_CLI_AS_OPERATOR = ("sh", "-c", _OPERATOR_LOGIN, "redis-cli")
+
+
 @dataclass
 class ComposeProject:
     path: Path
@@ -40,8 +46,7 @@ class ComposeProject:
     def redis_cli(self, *args, check=True):
         """redis-cli in the Redis container, logged in from the secret file as an operator would: the password
         stays inside the container, out of every argument list."""
-        login = 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" exec redis-cli "$@"'
-        return self.compose("exec", "-T", "redis-service", "sh", "-c", login, "redis-cli", *args, check=check)
+        return self.compose("exec", "-T", "redis-service", *REDIS_CLI_AS_OPERATOR, *args, check=check)
 
     @property
     def password(self) -> str:

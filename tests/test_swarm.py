@@ -11,6 +11,7 @@ import pytest
 import requests
 import yaml
 
+from testkit.compose import REDIS_CLI_AS_OPERATOR
 from testkit.harness import run, wait_until
 from testkit.load import SEEN, Traffic, bounded_load, slow_clients
 from testkit.projects import bake, change_code_only, unique_name
@@ -133,9 +134,8 @@ def test_should_deploy_the_pushed_digest_on_every_node_and_count_exactly(swarm, 
 def _redis_cli(swarm, *args) -> str:
     """redis-cli in the stack's Redis container (on the manager, which deploy.sh labelled for it), logged in from the
     secret file as an operator would: the password stays inside the container."""
-    login = 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" exec redis-cli "$@"'
     container = _containers_of(swarm.manager, REDIS)[0]
-    return swarm.manager.docker("exec", container, "sh", "-c", login, "redis-cli", *args).stdout
+    return swarm.manager.docker("exec", container, *REDIS_CLI_AS_OPERATOR, *args).stdout
 
 
 @pytest.mark.usefixtures("deployed")
