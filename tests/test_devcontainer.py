@@ -25,9 +25,10 @@ def test_should_open_in_the_dev_service_and_run_the_tests_there(cookies, docker_
         up = run([devcontainer, "up", "--workspace-folder", project], env=env, timeout=900)
         opened = json.loads(up.stdout.strip().splitlines()[-1])
 
-        # When: the unit and integration tests, as VS Code's test panel runs them (devcontainer.json's pytestArgs)
+        # When: the unit and integration tests, as VS Code's test panel runs them (devcontainer.json's pytestArgs,
+        # no --redis-url: the tests reach Redis as the app does)
         tests = run([*inside, "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "web/test/unit",
-                     "web/test/integration", "--redis-url=redis://redis-service:6379"], env=env, check=False)  # fmt: skip
+                     "web/test/integration"], env=env, check=False)  # fmt: skip
         imported = run(
             [*inside, "python", "-c", f"import sys, {package}; print(sys.prefix, {package}.__file__)"], env=env
         )

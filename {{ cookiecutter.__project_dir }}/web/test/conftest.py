@@ -1,7 +1,7 @@
 import pytest
 import redis
 
-from {{ cookiecutter.__package_name }}.app import REDIS_PASSWORD, app
+from {{ cookiecutter.__package_name }}.app import REDIS_PASSWORD, REDIS_URL, app
 
 
 def pytest_addoption(parser):
@@ -26,7 +26,7 @@ def http_client():
 
 @pytest.fixture(scope="module")
 def redis_client(redis_url):
-    # The app's password: from REDIS_PASSWORD_FILE (the Compose secret), if set.
-    if redis_url:
-        return redis.Redis.from_url(redis_url, password=REDIS_PASSWORD)
-    return redis.Redis(password=REDIS_PASSWORD)
+    # The app's Redis and login (REDIS_URL, and REDIS_PASSWORD_FILE: the Compose secret)
+    # unless --redis-url names another server: so the tests reach the dev container's
+    # Redis as the app does, without options.
+    return redis.Redis.from_url(redis_url or REDIS_URL, password=REDIS_PASSWORD)
