@@ -21,10 +21,32 @@ def compose_leftovers(project_name: str) -> list[str]:
     ]
 
 
-# redis-cli in a Redis container of the project, logged in from its secret file as an operator would: the password
-# stays inside the container, out of every argument list. Its arguments follow.
-_OPERATOR_LOGIN = 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" exec redis-cli "$@"'
+# redis-cli in a Redis container of the project, logged in as the default user, as the generated README tells an
+# operator: from the password Redis made at its start, which stays inside the container. Its arguments follow.
+_OPERATOR_LOGIN = 'REDISCLI_AUTH="$(cat /tmp/redis-admin-password)" exec redis-cli "$@"'
 REDIS_CLI_AS_OPERATOR = ("sh", "-c", _OPERATOR_LOGIN, "redis-cli")
+
+
+# Commands an intruder in the app would reach for: the app's Redis login (`web`) may run none of them.
+BEYOND_THE_APP = ("CONFIG GET appendfsync", "CONFIG SET appendfsync no", "FLUSHALL", "KEYS *", "ACL LIST")
+# The reads the project's tests make through the app's login: Compose allows them, the stack does not.
+THE_TESTS_READS = ("GET page_views", "CLIENT LIST")
+
+
+def refused_to_the_app(package: str, *commands: str) -> tuple[str, ...]:
+    """A command for a web container: the app's own Redis client (its login) tries each command, and prints, one a
+    line, those Redis refused it (NOPERM)."""
+    program = (
+        "import sys\n"
+        f"from {package}.app import redis\n"
+        "from redis.exceptions import NoPermissionError\n"
+        "for command in sys.argv[1:]:\n"
+        "    try:\n"
+        "        redis().execute_command(*command.split())\n"
+        "    except NoPermissionError:\n"
+        "        print(command)\n"
+    )
+    return ("python", "-c", program, *commands)
 
 
 @dataclass
@@ -44,8 +66,7 @@ class ComposeProject:
         return requests.get(f"http://127.0.0.1:{self.web_port}{path}", timeout=5)
 
     def redis_cli(self, *args, check=True):
-        """redis-cli in the Redis container, logged in from the secret file as an operator would: the password
-        stays inside the container, out of every argument list."""
+        """redis-cli in the Redis container, logged in as an operator (REDIS_CLI_AS_OPERATOR)."""
         return self.compose("exec", "-T", "redis-service", *REDIS_CLI_AS_OPERATOR, *args, check=check)
 
     @property

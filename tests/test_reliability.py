@@ -1,5 +1,5 @@
 """The generated service on the real Compose stack, under attempts to break it: concurrency, a Redis
-outage, a crash of Redis, clients without the password, privileges, and bad HTTP input."""
+outage, a crash of Redis, clients without the password, the app's Redis login, privileges, and bad HTTP input."""
 
 import json
 import time
@@ -7,9 +7,17 @@ import time
 import pytest
 import requests
 
-from testkit.compose import ComposeProject, built_compose_project, fresh_stack
+from testkit.compose import (
+    BEYOND_THE_APP,
+    THE_TESTS_READS,
+    ComposeProject,
+    built_compose_project,
+    fresh_stack,
+    refused_to_the_app,
+)
 from testkit.harness import run, wait_until
 from testkit.load import SEEN, Traffic, bounded_load
+from testkit.template import derived
 
 pytestmark = pytest.mark.docker
 
@@ -166,6 +174,23 @@ def test_should_refuse_redis_clients_without_the_password(stack):
     # Then
     assert "NOAUTH" in anonymous.stdout + anonymous.stderr
     assert not port_bindings, f"Redis must not be published to the host: {port_bindings}"
+
+
+def test_should_allow_the_apps_redis_login_only_the_apps_and_its_tests_commands(stack):
+    # Given: the app's password, and Redis's own login for operators
+    package = derived("__package_name", project_name="Sturdy Tracker")
+    web = stack.compose("ps", "--quiet", "web-service").stdout.strip()
+
+    # When: the app's own client, in the web container, tries what an intruder there would, and what the tests read;
+    # and the app's password is tried as the default user's
+    refused = run(["docker", "exec", web, *refused_to_the_app(package, *BEYOND_THE_APP, *THE_TESTS_READS)])
+    apps_password_as_default = 'REDISCLI_AUTH="$(cat /run/secrets/redis-password)" redis-cli ping'
+    as_default_user = stack.compose("exec", "-T", "redis-service", "sh", "-c", apps_password_as_default, check=False)
+
+    # Then: refused all but the tests' reads; the app's password opens no other login; the app still counts
+    assert refused.stdout.splitlines() == list(BEYOND_THE_APP)
+    assert "WRONGPASS" in as_default_user.stdout + as_default_user.stderr
+    assert stack.get().status_code == 200
 
 
 def test_should_keep_the_redis_password_out_of_inspect_environment_arguments_and_logs(stack):

@@ -11,7 +11,7 @@ import pytest
 import requests
 import yaml
 
-from testkit.compose import REDIS_CLI_AS_OPERATOR
+from testkit.compose import BEYOND_THE_APP, REDIS_CLI_AS_OPERATOR, THE_TESTS_READS, refused_to_the_app
 from testkit.harness import run, wait_until
 from testkit.load import SEEN, Traffic, bounded_load, slow_clients
 from testkit.projects import bake, change_code_only, unique_name
@@ -132,8 +132,8 @@ def test_should_deploy_the_pushed_digest_on_every_node_and_count_exactly(swarm, 
 
 
 def _redis_cli(swarm, *args) -> str:
-    """redis-cli in the stack's Redis container (on the manager, which deploy.sh labelled for it), logged in from the
-    secret file as an operator would: the password stays inside the container."""
+    """redis-cli in the stack's Redis container (on the manager, which deploy.sh labelled for it), logged in as an
+    operator (REDIS_CLI_AS_OPERATOR)."""
     container = _containers_of(swarm.manager, REDIS)[0]
     return swarm.manager.docker("exec", container, *REDIS_CLI_AS_OPERATOR, *args).stdout
 
@@ -406,6 +406,19 @@ def test_should_keep_redis_out_of_the_edges_reach(swarm):
 
     # Then: the edge shares no network with Redis; the web task does
     assert (finds_redis(proxy), finds_redis(web)) == (False, True)
+
+
+@pytest.mark.usefixtures("deployed")
+def test_should_allow_the_apps_redis_login_only_the_apps_own_commands(swarm):
+    # Given: a web task, which holds the app's Redis password
+    node = swarm.manager
+    web = _containers_of(node, WEB)[0]
+
+    # When: the app's own client tries what an intruder there would, and what the tests read in Compose
+    refused = node.docker("exec", web, *refused_to_the_app(STACK, *BEYOND_THE_APP, *THE_TESTS_READS)).stdout
+
+    # Then: production's Redis refuses it all (the count, which the app runs, every other test here checks)
+    assert refused.splitlines() == [*BEYOND_THE_APP, *THE_TESTS_READS]
 
 
 # Prints how many gunicorn processes run in the container (the master and its workers), read from /proc.
