@@ -18,7 +18,7 @@ from testkit.act import ActRunner
 from testkit.harness import REPO_ROOT, engine_image_store, redis_server_process, require, require_command, run
 from testkit.projects import bake, make_venv, unique_name
 from testkit.swarm import NODE_IMAGE, node_image_present, swarm_of
-from testkit.tiers import EMULATED_WORKER
+from testkit.tiers import EMULATED_WORKER, SHARED_FIXTURE_UNITS
 
 VARIANTS = {
     "ruff": {},
@@ -106,12 +106,24 @@ def pytest_configure_node(node):
 
 class TierScheduling(LoadScopeScheduling):
     """With --shared-hub, pytest-xdist's scheduling of the engine and act tiers side by side: the emulated builds and
-    the fresh runner (testkit.tiers.EMULATED_WORKER) on one worker, every other test on the other, each in collection
-    order. (A scheduler of its own: --dist loadgroup's xdist_group marks are lost on pytest 9.2, whose node IDs
-    pytest-xdist 3.8 can no longer suffix.)"""
+    the fresh runner (testkit.tiers.EMULATED_WORKER) first on one worker; every other test in units of its module (or
+    of testkit.tiers.SHARED_FIXTURE_UNITS), each unit to the first worker to run out of work, so that both end about
+    together whether the arm64 build is cold or cached. (A scheduler of its own: --dist loadgroup's xdist_group marks
+    are lost on pytest 9.2, whose node IDs pytest-xdist 3.8 can no longer suffix.)"""
 
     def _split_scope(self, nodeid: str) -> str:
-        return "emulated" if nodeid.startswith(EMULATED_WORKER) else "the rest"
+        if nodeid.startswith(EMULATED_WORKER):
+            return "emulated"
+        module = nodeid.split("::", 1)[0]
+        return SHARED_FIXTURE_UNITS.get(module, module)
+
+    def _reschedule(self, node) -> None:
+        # A new unit only once the worker holds its last test (it runs a test when it knows the next, or that none
+        # follows): LoadScopeScheduling's own rule, two tests left, would queue a unit behind the emulated worker's
+        # long tests while the other worker could run it at once.
+        if self.workqueue and self._pending_of(self.assigned_work[node]) > 1:
+            return
+        super()._reschedule(node)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)

@@ -6,7 +6,7 @@ import yaml
 
 from testkit.harness import REPO_ROOT, require_command, run
 from testkit.template import COOKIECUTTER_JSON
-from testkit.tiers import EMULATED_WORKER, selected, tiers
+from testkit.tiers import EMULATED_WORKER, SHARED_FIXTURE_UNITS, selected, tiers
 
 OWN_PYTHON = ["tests", "testkit", "hooks", "benchmarks"]
 OWN_SHELL = [".ci/run", *sorted(str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "scripts").glob("*.sh"))]
@@ -81,6 +81,16 @@ def test_should_name_only_collected_tests_for_the_emulated_worker():
     # Then: each name the side-by-side pass puts on the emulated worker is one of them (a renamed test would silently
     # run beside the fresh runner, which empties the cache it builds with)
     assert [name for name in EMULATED_WORKER if not any(test.startswith(name) for test in collected)] == []
+
+
+def test_should_schedule_every_module_of_an_installed_project_as_one_unit():
+    # Given: the modules of the engine and act tiers whose tests take the session's installed projects
+    collected = selected(f"({tiers()['engine']}) or ({tiers()['act']})")
+    modules = {test.split("::", 1)[0] for test in collected}
+    users = {module for module in modules if "installed_project" in (REPO_ROOT / module).read_text(encoding="utf-8")}
+
+    # Then: the side-by-side pass gives them to one worker together, which installs each project once
+    assert users and {SHARED_FIXTURE_UNITS.get(module) for module in users} == {"installed projects"}
 
 
 def test_should_lock_generated_projects_with_the_uv_their_dockerfile_installs_with():
