@@ -16,9 +16,8 @@ set -euo pipefail
 
 cache_dir=${TRACKER_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tracker-ci}
 host_ca_bundle=/etc/ssl/certs/ca-certificates.crt
-# The version of the recipe, in each stand-in's label and each rootfs tarball's name: a change of either makes
-# them again. Version 4: the platform an argument everywhere (version 2 made stand-ins after --platforms= from that
-# platform's rootfs), other architectures unpacked without emulation and their standard library byte-compiled.
+# The version of the recipe, in each stand-in's label and each rootfs tarball's name: raise it with any change to
+# how a stand-in or a rootfs is made, so that machines which cached the old ones make them again.
 stand_in_version=4
 stand_in_label=org.tracker-ci.stand-in=$stand_in_version
 native_platform=linux/$(dpkg --print-architecture)

@@ -4,7 +4,7 @@
 #     and only where we are root; a machine that already has a Docker engine keeps its own;
 #   - a throw-away test CA (scripts/test-ca.sh) for the stand-in Docker Hub and GHCR the tests run;
 #   - when no Docker engine answers: the engine our users run (dockerd and containerd from Debian's newest suite,
-#     Docker 28.5 as of 2026-12) started in the background (no systemd on our CI machines), trusting the system
+#     the Docker our CI then tests) started in the background (no systemd on our CI machines), trusting the system
 #     CAs plus the test CA, with the image store TRACKER_CI_IMAGE_STORE names: containerd (the default, as on
 #     Docker 29, GitHub's ubuntu-latest and Docker Desktop) or classic (overlay2, as on ubuntu-24.04); each store
 #     has a data root of its own, under TRACKER_CI_ENGINE_DATA (/var/lib/tracker-ci unless set; benchmarks/suite.py

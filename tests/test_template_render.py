@@ -206,7 +206,7 @@ def test_should_render_each_combination_of_options(cookies, answers):
     _assert_valid_files(project)
 
 
-def test_should_run_the_same_redis_and_health_checks_on_swarm_as_in_compose(cookies):
+def test_should_write_the_same_redis_and_health_checks_in_the_stack_file_as_in_compose(cookies):
     # Given: compose.stack.yml restates docker-compose.yml, as the v3 stack format cannot extend it
     project = bake(cookies, deploy="swarm", redis_appendfsync="always")
 
@@ -238,7 +238,7 @@ def test_should_run_the_same_redis_and_health_checks_on_swarm_as_in_compose(cook
     assert "${REDIS_APPENDFSYNC:-always}" in stack["redis-service"]["command"]
 
 
-def test_should_update_and_roll_back_the_web_service_start_first_one_task_at_a_time(cookies):
+def test_should_configure_the_stacks_updates_and_rollbacks_start_first_one_task_at_a_time(cookies):
     # Given: with one replica (WEB_REPLICAS=1), a task stopped before its successor is healthy is an outage
     project = bake(cookies, deploy="swarm")
 
