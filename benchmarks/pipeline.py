@@ -70,10 +70,10 @@ def timed(flow: Callable[[], None]) -> float:
 
 
 def action_step(script: str, env: dict) -> dict:
-    """Runs one of the action's step scripts; returns the outputs it wrote."""
-    outputs = Path(env["RUNNER_TEMP"]) / f"{script}-{secrets.token_hex(4)}.outputs"
+    """Runs one of the actions' step scripts (its path in the repository); returns the outputs it wrote."""
+    outputs = Path(env["RUNNER_TEMP"]) / f"{script.replace('/', '-')}-{secrets.token_hex(4)}.outputs"
     outputs.touch()
-    run([REPO_ROOT / "action" / script], env={**env, "GITHUB_OUTPUT": str(outputs)}, timeout=1800)
+    run([REPO_ROOT / script], env={**env, "GITHUB_OUTPUT": str(outputs)}, timeout=1800)
     return github_outputs(outputs.read_text(encoding="utf-8"))
 
 
@@ -88,7 +88,7 @@ class Ours:
         # the stand-in's certificate as a runner trusts the real registry's (buildx reads the registry itself).
         base = {**os.environ, **hub.client_env, "RUNNER_TEMP": str(workdir), "WEB_PORT": "0",
                 "REGISTRY": registry.host}  # fmt: skip
-        decided = action_step("validate.sh", {
+        decided = action_step("action/validate.sh", {
             **base, **step_env_defaults("validate"), "WORKING_DIRECTORY": str(project),
             "IMAGE": image or f"bench{secrets.token_hex(4)}/{project.name}", "USERNAME": registry.username,
             "PASSWORD": registry.password, "PLATFORMS": platforms, "PUSH_BY_DIGEST": str(by_digest).lower(),
@@ -97,7 +97,7 @@ class Ours:
             "REPOSITORY_NAME": "", "REPOSITORY_DESCRIPTION": "", "REPOSITORY_LICENSE": "",
         })  # fmt: skip
         assert decided["write-cache"] == "true", decided
-        self.env = {**base, "DOCKER_CONFIG": action_step("login.sh", {**base, "USERNAME": registry.username,
+        self.env = {**base, "DOCKER_CONFIG": action_step("action/login.sh", {**base, "USERNAME": registry.username,
                                                                          "PASSWORD": registry.password})["docker-config"]}  # fmt: skip
         self.test_env = {**action_test_env(project, decided["compose-project"], workdir / "unused"), **self.env,
                          "BUILD_FILE": decided["build-file"], "PLATFORMS": decided["platforms"], "WRITE_CACHE": "true",
@@ -111,11 +111,11 @@ class Ours:
         self.pushed: dict = {}
 
     def build_and_test(self) -> None:
-        self.tested = action_step("test.sh", self.test_env)
+        self.tested = action_step("action/test.sh", self.test_env)
 
     def publish(self) -> None:
         """What the default branch's run does after its tests: push the image and the layer cache."""
-        self.pushed = action_step("push.sh", {**self.push_env, "IMAGE_ID": self.tested["image-id"],
+        self.pushed = action_step("action/push.sh", {**self.push_env, "IMAGE_ID": self.tested["image-id"],
                                               "CACHE_IMAGE_ID": self.tested.get("cache-image-id", "")})  # fmt: skip
 
     def close(self) -> None:
@@ -177,7 +177,7 @@ def as_tutorial(project: Path) -> Path:
 def merge(job_flows: list[Ours], platforms: str, tag: str) -> None:
     """The merge action's merge step over the digests the platform jobs pushed (its login: the first job's)."""
     image = job_flows[0].image
-    action_step("merge.sh", {**job_flows[0].env, "IMAGE": image, "REFS": f"{image}:{tag}",
+    action_step("merge/merge.sh", {**job_flows[0].env, "IMAGE": image, "REFS": f"{image}:{tag}",
                              "DIGESTS": "\n".join(flow.pushed["digest"] for flow in job_flows),
                              "PLATFORMS": platforms.replace(",", "\n")})  # fmt: skip
 

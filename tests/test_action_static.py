@@ -12,7 +12,8 @@ from testkit.markdown import markdown_table
 from testkit.projects import bake
 from testkit.template import DEFAULT_ANSWERS, derived
 
-ACTION_SCRIPTS = sorted((REPO_ROOT / "action").glob("*.sh"))
+# Every script of the two actions: the action's steps and helpers in action/, the merge action's own in merge/.
+ACTION_SCRIPTS = sorted([*(REPO_ROOT / "action").glob("*.sh"), *(REPO_ROOT / "merge").glob("*.sh")])
 # Each action's metadata, and the page that documents its inputs and outputs.
 ACTIONS = {
     "action": (REPO_ROOT / "action.yml", ACTION, REPO_ROOT / "docs" / "action.md"),
@@ -62,16 +63,16 @@ def test_should_find_a_pipe_into_grep_quiet_or_head():
 @pytest.mark.parametrize("name", sorted(ACTIONS))
 def test_should_name_each_step_script_after_the_step_that_runs_it(name):
     # Given: each step of the action and the script it runs
+    action_folder = ACTIONS[name][0].parent
     step_of_script = {
-        re.search(r"action/([a-z-]+)\.sh", step["run"]).group(1): step["name"]
+        (action_folder / re.search(r"\$GITHUB_ACTION_PATH/([a-z./-]+\.sh)", step["run"]).group(1)).resolve(): step[
+            "name"
+        ]
         for step in ACTIONS[name][1]["runs"]["steps"]
     }
 
     # When: the first line of each script's header comment
-    headers = {
-        script: (REPO_ROOT / "action" / f"{script}.sh").read_text(encoding="utf-8").splitlines()[1]
-        for script in step_of_script
-    }
+    headers = {script: script.read_text(encoding="utf-8").splitlines()[1] for script in step_of_script}
 
     # Then: the step's name, never a number that a new step would shift
     assert {script: header.split('"')[1] for script, header in headers.items()} == step_of_script

@@ -1,5 +1,5 @@
 """One job per platform, merged: push.sh pushing a tested image by digest, and the merge action's steps
-(merge-validate.sh, merge.sh) run directly, against the stand-in Docker Hub."""
+(merge/validate.sh, merge/merge.sh) run directly, against the stand-in Docker Hub."""
 
 import os
 import secrets
@@ -12,8 +12,9 @@ from testkit.harness import REPO_ROOT, run
 from testkit.projects import bake, unique_name
 
 ACTION = REPO_ROOT / "action"
+MERGE = REPO_ROOT / "merge"
 COMMIT_SHA = "0123456789abcdef0123456789abcdef01234567"
-# What merge/action.yml gives merge-validate.sh on a push to the default branch.
+# What merge/action.yml gives merge/validate.sh on a push to the default branch.
 MERGE_INPUTS = {
     "REGISTRY": "docker.io", "IMAGE": "RealPython/Page-Tracker", "DIGESTS": f"sha256:{'a' * 64}\nsha256:{'b' * 64}",
     "PLATFORMS": "linux/amd64,linux/arm64", "USERNAME": "someone", "PASSWORD": "s3cret-token", "EXTRA_TAGS": "",
@@ -93,7 +94,7 @@ def _merge(tmp_path, docker: dict, repository: str, digests: list[str], platform
     image = f"docker.io/{repository}"
     env = {**docker, "IMAGE": image, "DIGESTS": "\n".join(digests), "PLATFORMS": "\n".join(platforms),
            "REFS": "\n".join(f"{image}:{tag}" for tag in tags), "GITHUB_OUTPUT": str(outputs)}  # fmt: skip
-    result = run([ACTION / "merge.sh"], env=env, check=False)
+    result = run([MERGE / "merge.sh"], env=env, check=False)
     return result, github_outputs(outputs.read_text())
 
 
@@ -204,7 +205,7 @@ def _merge_validate(tmp_path, **inputs):
     outputs = tmp_path / "outputs"
     outputs.touch()
     env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(outputs), **MERGE_INPUTS, **inputs}
-    result = run([ACTION / "merge-validate.sh"], env=env, check=False)
+    result = run([MERGE / "validate.sh"], env=env, check=False)
     return result, github_outputs(outputs.read_text())
 
 

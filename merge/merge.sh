@@ -4,11 +4,11 @@
 # before anything is pushed -- a digest of no platform or of several, a platform given twice and one not asked for
 # or missing; then makes one index of exactly those images, attestations included, under every reference, and checks
 # that the registry serves that index, by the digest of what it made, under each. IMAGE, DIGESTS, PLATFORMS and REFS
-# are merge-validate.sh's outputs.
+# are merge/validate.sh's outputs.
 # Outputs: digest (of the index), refs.
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR/.. source=action/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../action/lib.sh"
 : "${IMAGE:?}" "${DIGESTS:?}" "${PLATFORMS:?}" "${REFS:?}" "${DOCKER_CONFIG:?}"
 export DOCKER_CONFIG
 

@@ -6,8 +6,8 @@
 # This step holds the registry password and the cosign key: never trace it (SHELLOPTS=xtrace would).
 set +x
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source-path=SCRIPTDIR/.. source=action/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../action/lib.sh"
 : "${REGISTRY?}" "${IMAGE?}" "${DIGESTS?}" "${PLATFORMS?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}"
 : "${COSIGN_PRIVATE_KEY?}" "${EVENT_NAME:?}" "${GIT_REF?}" "${DEFAULT_BRANCH?}" "${COMMIT_SHA:?}"
 
