@@ -1,12 +1,18 @@
 """The harness itself: each real part the other tests lean on does what they assume."""
 
+import itertools
 import secrets
+import socket
 import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
 
 from testkit.harness import git_commit, run, wait_until
+from testkit.load import Traffic, slow_clients
 from testkit.template import base_image_args, derived
 
 PYTHON_IMAGE = derived("__python_image")
@@ -53,6 +59,99 @@ def test_should_fail_naming_what_it_waited_for_when_the_condition_never_holds():
 
     # Then: it kept looking until the time was up, not once
     assert len(looks) >= 3
+
+
+@contextmanager
+def _loopback_server(handle: Callable[[socket.socket, int], None]) -> Iterator[str]:
+    """A TCP server on a free loopback port that hands each connection, with its number from 0, to `handle` in a
+    thread of its own; yields its URL, and closes every connection on the way out."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    stopping, accepted = threading.Event(), []
+
+    def serve():
+        for number in itertools.count():
+            while not stopping.is_set():
+                try:
+                    connection, _ = listener.accept()
+                    break
+                except TimeoutError:
+                    continue
+            else:
+                return
+            accepted.append(connection)
+            threading.Thread(target=handle, args=(connection, number), daemon=True).start()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        stopping.set()
+        server.join()
+        listener.close()
+        for connection in accepted:
+            connection.close()
+
+
+def _count_pages(connection: socket.socket, _: int) -> None:
+    """Answers each keep-alive GET with the app's page, its count rising."""
+    with connection, connection.makefile("rb") as requests_in:
+        for count in itertools.count(1):
+            while (line := requests_in.readline()) not in (b"\r\n", b""):
+                pass
+            if not line:
+                return
+            page = f"This page has been seen {count} times.".encode()
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page))
+
+
+def test_should_stop_the_continuous_load_by_itself_after_its_seconds_or_its_limit():
+    # Given: a server that answers every request at once
+    with _loopback_server(_count_pages) as url:
+        # When
+        by_time, by_limit = Traffic(url, seconds=0.5), Traffic(url, limit=3)
+        for traffic in (by_time, by_limit):
+            traffic.start()
+            traffic.join(timeout=10)
+
+    # Then: each stopped unasked, having recorded what it saw
+    assert not by_time.is_alive() and not by_limit.is_alive()
+    assert len(by_limit.statuses) == 3 and set(by_time.statuses) == {200}
+    assert by_limit.counts == [1, 2, 3] and len(by_time.spans) == len(by_time.statuses) > 3
+
+
+def test_should_find_the_requests_under_way_at_a_moment():
+    # Given: three requests, the second spanning the moment 5.0
+    traffic = Traffic("http://127.0.0.1:1/")
+    traffic.spans = [(1.0, 2.0), (4.0, 6.0), (7.0, 8.0)]
+
+    # When / Then
+    assert traffic.under_way(5.0, 5.0) == [1]
+    assert traffic.under_way(1.5, 7.5) == [0, 1, 2]
+    assert traffic.under_way(2.5, 3.5) == []
+
+
+# What the server does with each slow client, by its number: close without a word, answer 408, or stay silent.
+SLOW_CLIENT_FATES = [b"", b"HTTP/1.1 408 Request Time-out\r\n\r\n", None]
+
+
+def _meet_slow_client(connection: socket.socket, number: int) -> None:
+    connection.recv(4096)  # its half request: closing with it unread would reset the connection, answer and all
+    fate = SLOW_CLIENT_FATES[number]
+    if fate is not None:
+        connection.sendall(fate)
+        connection.close()
+
+
+def test_should_tell_a_slow_client_closed_answered_or_still_held():
+    # Given: three slow clients, each met differently by the server
+    with _loopback_server(_meet_slow_client) as url, slow_clients(url, len(SLOW_CLIENT_FATES)) as clients:
+        # When
+        answers = clients.answers_within(1)
+
+    # Then: what each got, and None only for the one still held open
+    assert answers == SLOW_CLIENT_FATES
 
 
 def test_should_count_in_a_real_redis_server(redis_server):
