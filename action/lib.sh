@@ -121,56 +121,70 @@ normalised_registry() {
   printf '%s\n' "$registry"
 }
 
-# Prints what is wrong with a registry input, normalised then as given (nothing for a registry host). Docker reads
+# Prints one problem with the inputs, ended by a NUL byte: a message may hold any other character, a line break
+# from a hostile input included, and is read back whole (`read -d ''`, `mapfile -d ''`) to be reported by `error`.
+# Usage: report_problem MESSAGE...
+report_problem() { printf '%s\0' "$*"; }
+
+# Reports what is wrong with a registry input, normalised then as given (nothing for a registry host). Docker reads
 # a first name component without a dot or a port (but localhost) as a Docker Hub user, not as a host.
 # Usage: registry_problems NORMALISED GIVEN
 registry_problems() {
   local registry=$1 given=$2
   if [[ ! $registry =~ $registry_pattern ]]; then
-    echo "registry '$given' is not a host name with an optional :port"
+    report_problem "registry '$given' is not a host name with an optional :port"
   elif [[ $registry != *[.:]* && $registry != localhost ]]; then
-    echo "registry '$given' is no host to Docker, which would push to Docker Hub: give its full name or host:port (e.g. $registry.example.com or $registry:5000)"
+    report_problem "registry '$given' is no host to Docker, which would push to Docker Hub: give its full name or" \
+      "host:port (e.g. $registry.example.com or $registry:5000)"
   fi
 }
 
-# Prints what is wrong with an image input, lower-cased then as given (nothing for a repository name).
+# Reports what is wrong with an image input, lower-cased then as given (nothing for a repository name).
 # Usage: image_problems LOWER_CASED GIVEN
 image_problems() {
   local image_name=$1 given=$2 domain=${1%%/*}
   if [[ ! $image_name =~ $image_name_pattern ]]; then
-    echo "image '$given' is not a valid repository name (e.g. user/page-tracker)"
+    report_problem "image '$given' is not a valid repository name (e.g. user/page-tracker)"
   elif [[ $image_name == */* && ($domain == *[.:]* || $domain == localhost) ]]; then
-    echo "image '$given' starts with a registry host: give the host in registry and the image without it (${image_name#*/})"
+    report_problem "image '$given' starts with a registry host: give the host in registry and the image without it" \
+      "(${image_name#*/})"
   fi
 }
 
-# Prints what is wrong with a cosign-key input, one problem per line (nothing for a cosign private key with cosign
-# installed); the key itself is never printed.
+# Reports what is wrong with a cosign-key input (nothing for a cosign private key with cosign installed); the key
+# itself is never printed.
 cosign_key_problems() {
   grep -qE '^-----BEGIN ENCRYPTED (SIGSTORE|COSIGN) PRIVATE KEY-----$' <<<"$1" ||
-    echo "cosign-key is not a cosign private key (the contents of cosign.key from cosign generate-key-pair)"
+    report_problem "cosign-key is not a cosign private key (the contents of cosign.key from cosign generate-key-pair)"
   command -v cosign >/dev/null ||
-    echo "cosign-key is given but cosign is not installed: run sigstore/cosign-installer before this action"
+    report_problem "cosign-key is given but cosign is not installed: run sigstore/cosign-installer before this action"
+}
+
+# Prints the version a git ref releases: X.Y.Z for a tag vX.Y.Z (the v optional), its prerelease and build metadata
+# included; nothing for a branch. Fails, printing nothing, for a git tag that is not a release version.
+# Usage: release_version GIT_REF
+release_version() {
+  [[ $1 == refs/tags/* ]] || return 0
+  local git_tag=${1#refs/tags/}
+  [[ $git_tag =~ $semver_pattern ]] || return 1
+  printf '%s\n' "${git_tag#v}"
 }
 
 # Prints the tags a publishing run of a git ref pushes, one per line: the commit SHA; latest on the default branch
 # (a tag, a release or another branch never moves it); for a release tag vX.Y.Z also X.Y.Z, X.Y and X, for a
 # prerelease or a build only its version (a Docker tag cannot hold +, so build metadata is joined with _).
 # Fails, printing nothing, for a git tag that is not a release version.
+# Usage: publish_tags GIT_REF DEFAULT_BRANCH COMMIT_SHA
 publish_tags() {
-  local git_ref=$1 default_branch=$2 commit_sha=$3 git_tag version
-  if [[ $git_ref == refs/tags/* ]]; then
-    git_tag=${git_ref#refs/tags/}
-    [[ $git_tag =~ $semver_pattern ]] || return 1
-  fi
+  local git_ref=$1 default_branch=$2 commit_sha=$3 version
+  version=$(release_version "$git_ref") || return 1
   printf '%s\n' "$commit_sha"
   if is_default_branch "$git_ref" "$default_branch"; then
     echo latest
   fi
-  if [ -n "${git_tag:-}" ]; then
-    version=${git_tag#v}
+  if [ -n "$version" ]; then
     printf '%s\n' "${version//+/_}"
-    if [ -z "${BASH_REMATCH[4]}${BASH_REMATCH[5]}" ]; then
+    if [[ $version =~ ^([0-9]+)\.([0-9]+)\.[0-9]+$ ]]; then
       printf '%s\n' "${BASH_REMATCH[1]}.${BASH_REMATCH[2]}" "${BASH_REMATCH[1]}"
     fi
   fi

@@ -18,9 +18,9 @@ publishes_on "$EVENT_NAME" ||
   problem "merging is refused on $EVENT_NAME events: only ${publishing_events[*]} events publish images"
 
 registry=$(normalised_registry "$REGISTRY")
-while IFS= read -r message; do problem "$message"; done < <(registry_problems "$registry" "$REGISTRY")
+while IFS= read -r -d '' message; do problem "$message"; done < <(registry_problems "$registry" "$REGISTRY")
 image_name=${IMAGE,,}
-while IFS= read -r message; do problem "$message"; done < <(image_problems "$image_name" "$IMAGE")
+while IFS= read -r -d '' message; do problem "$message"; done < <(image_problems "$image_name" "$IMAGE")
 image=$(qualified_name "$registry/$image_name")
 [ -n "$USERNAME" ] || problem "username is required to push to $registry"
 [ -n "$PASSWORD" ] || problem "password is required to push to $registry"
@@ -56,7 +56,7 @@ done
 sign=false
 if [ -n "$COSIGN_PRIVATE_KEY" ]; then
   sign=true
-  while IFS= read -r message; do problem "$message"; done < <(cosign_key_problems "$COSIGN_PRIVATE_KEY")
+  while IFS= read -r -d '' message; do problem "$message"; done < <(cosign_key_problems "$COSIGN_PRIVATE_KEY")
 fi
 
 if [ "${#problems[@]}" -gt 0 ]; then
