@@ -82,6 +82,8 @@ def swarm(tmp_path_factory, stand_in_hub):
 # The stand-in hub answers on port 443 of this machine, so a run whose tests are spread over pytest-xdist's workers
 # has one for them all, started by the controller: `make test` runs the engine and act tiers side by side so.
 SHARED_HUB = pytest.StashKey[hub.StandInHub]()
+# The side-by-side pass's unit of the tests that build arm64 under QEMU, and the fresh runner.
+EMULATED = "emulated"
 
 
 def pytest_addoption(parser):
@@ -106,14 +108,14 @@ def pytest_configure_node(node):
 
 class TierScheduling(LoadScopeScheduling):
     """With --shared-hub, pytest-xdist's scheduling of the engine and act tiers side by side: the emulated builds and
-    the fresh runner (testkit.tiers.EMULATED_WORKER) first on one worker; every other test in units of its module (or
-    of testkit.tiers.SHARED_FIXTURE_UNITS), each unit to the first worker to run out of work, so that both end about
-    together whether the arm64 build is cold or cached. (A scheduler of its own: --dist loadgroup's xdist_group marks
-    are lost on pytest 9.2, whose node IDs pytest-xdist 3.8 can no longer suffix.)"""
+    the fresh runner (testkit.tiers.EMULATED_WORKER) on the last worker; every other test in units of its module (or
+    of testkit.tiers.SHARED_FIXTURE_UNITS), the largest first, each to the first worker to run out of work, so that
+    both end about together whether the arm64 build is cold or cached. (A scheduler of its own: --dist loadgroup's
+    xdist_group marks are lost on pytest 9.2, whose node IDs pytest-xdist 3.8 can no longer suffix.)"""
 
     def _split_scope(self, nodeid: str) -> str:
         if nodeid.startswith(EMULATED_WORKER):
-            return "emulated"
+            return EMULATED
         module = nodeid.split("::", 1)[0]
         return SHARED_FIXTURE_UNITS.get(module, module)
 
@@ -124,6 +126,21 @@ class TierScheduling(LoadScopeScheduling):
         if self.workqueue and self._pending_of(self.assigned_work[node]) > 1:
             return
         super()._reschedule(node)
+
+    def _assign_work_unit(self, node) -> None:
+        # LoadScopeScheduling gives the unit at the head of its queue: put there the one this worker should run. The
+        # emulated worker, holding its last emulated test, gets the smallest unit (it cannot start that test without
+        # one); every other request, the largest (by its number of tests) that is left.
+        sizes = {scope: len(tests) for scope, tests in self.workqueue.items()}
+        others = set(sizes) - {EMULATED}
+        if EMULATED in sizes and (node is self.nodes[-1] or not others):
+            chosen = EMULATED
+        elif not all(self.assigned_work[node].get(EMULATED, {}).values()):
+            chosen = min(others, key=sizes.get)
+        else:
+            chosen = max(others, key=sizes.get)
+        self.workqueue.move_to_end(chosen, last=False)
+        super()._assign_work_unit(node)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
