@@ -21,9 +21,8 @@ def selected(expression: str | None = None, checkout: Path = REPO_ROOT) -> set[s
 
 
 # `make test`'s side-by-side pass (tests/conftest.py's TierScheduling) runs these first on one worker, in this order:
-# the act tests that build arm64 under QEMU (the run's longest), then the fresh runner, whose prune of the cache made
-# since it began would take theirs if it ran first. Each names a collected test (a test holds that), or a part of one's
-# node ID before its parameters. The other tests go in units of a module to whichever worker runs out of work first;
+# the act tests that build arm64 under QEMU (the run's longest), then the fresh runner, which empties the build cache
+# they share. Each names a collected test (a test holds that), or a part of one's node ID before its parameters. The other tests go in units of a module to whichever worker runs out of work first;
 # the modules that share a session fixture which takes seconds to make go as one unit (SHARED_FIXTURE_UNITS), so that
 # no worker makes it again.
 EMULATED_WORKER = (

@@ -13,7 +13,7 @@ import yaml
 from testkit.compose import compose_leftovers
 from testkit.cosign import COSIGN_DIR, generate_key_pair, sign, verify
 from testkit.harness import engine_image_store, git_commit, run
-from testkit.images import build_cache_records, empty_engine_but_base_images, remove_images
+from testkit.images import empty_engine_but_base_images, remove_images
 from testkit.projects import bake, change_code_only, deploy_signature_check, unique_name
 from testkit.stack import base_images, wait_for_the_edge
 from testkit.template import DEFAULT_ANSWERS, derived
@@ -636,9 +636,8 @@ def test_should_send_nothing_to_a_manager_whose_host_key_is_not_the_known_one(sc
     assert production["REDIS_PASSWORD"] not in result.log
 
 
-# The fresh runner's test empties the build cache of what it made itself, so it comes last in its module: BuildKit's
-# prune would also take what a test beside it made since. The build cache from before it stays (the QEMU tests' arm64
-# layers above all, from run to run); its first build running the dependencies' install shows none of that holds them.
+# The fresh runner's test empties the engine's whole build cache, so it comes last in its module: the tests above share
+# their layers (the QEMU tests' arm64 builder above all) and lose none of them.
 # The dependencies' install: its layer is the project's own (uv.lock names the project), so the fresh runner's project,
 # named for it alone, shares it with no build that runs beside it (`make test` runs the engine tier beside this one).
 DEPENDENCY_STEP = "uv sync --locked --no-install-project"
@@ -649,31 +648,26 @@ GATE_STEP = "RUN python -m pytest test/unit/"
 @pytest.mark.image_store  # a registry cache on the containerd store, the inline cache on the classic one
 def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario_for):
     # Given: a first push to the default branch, built on a fresh runner (an engine with only the base
-    # images) from a cache that does not exist yet: a cold build, not an error. The project's name is new in every
-    # run, so that no build cache an earlier run left holds its dependencies.
-    scenario = scenario_for(project_name=unique_name("Fresh Runner Tracker"))
-    cache_before = build_cache_records()
-    try:
-        empty_engine_but_base_images(scenario.listed, keep=cache_before)
-        first, _ = scenario.run("push")
-        assert first.exit_code == 0, first.log[-5000:]
-        # (one build of both images: the dependencies installed once; BuildKit may list the shared step again)
-        assert _build_step_states(first.log, DEPENDENCY_STEP).count("RAN") == 1, first.log[-8000:]
+    # images) from a cache that does not exist yet: a cold build, not an error
+    scenario = scenario_for(project_name="Fresh Runner Tracker")
+    empty_engine_but_base_images(scenario.listed)
+    first, _ = scenario.run("push")
+    assert first.exit_code == 0, first.log[-5000:]
+    # (one build of both images: the dependencies installed once; BuildKit may list the shared step again)
+    assert _build_step_states(first.log, DEPENDENCY_STEP).count("RAN") == 1, first.log[-8000:]
 
-        for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
-            # ... a new commit that changes only the code, again on a fresh runner
-            change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
-            sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
-            empty_engine_but_base_images(scenario.listed, keep=cache_before)
+    for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
+        # ... a new commit that changes only the code, again on a fresh runner
+        change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
+        sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
+        empty_engine_but_base_images(scenario.listed)
 
-            # When
-            result, outputs = scenario.run("push")
+        # When
+        result, outputs = scenario.run("push")
 
-            # Then: the build (published and test image) took the dependency layers from the registry, ran the
-            # gates again on the new code, once, and the tested image went out with a fresh cache
-            assert result.exit_code == 0, result.log[-5000:]
-            assert set(_build_step_states(result.log, DEPENDENCY_STEP)) == {"CACHED"}, (commit, result.log[-8000:])
-            assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
-            assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
-    finally:  # the engine as the test found it: this throw-away project's cache would only take room
-        empty_engine_but_base_images(scenario.listed, keep=cache_before)
+        # Then: the build (published and test image) took the dependency layers from the registry, ran the
+        # gates again on the new code, once, and the tested image went out with a fresh cache
+        assert result.exit_code == 0, result.log[-5000:]
+        assert set(_build_step_states(result.log, DEPENDENCY_STEP)) == {"CACHED"}, (commit, result.log[-8000:])
+        assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
+        assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
