@@ -306,7 +306,8 @@ main() {
     exit 1
   fi
 
-  local source_url="" release builder_id="" attest=false build_file labels
+  local source_url="" release builder_id="" attest=false build_file labels kind
+  kind=$(cache_kind "$cache_ref" "$image_store")
   [ -z "$SERVER_URL" ] || [ -z "$REPOSITORY" ] || source_url="$SERVER_URL/$REPOSITORY"
   release=$(release_version "$GIT_REF")
   mapfile -d '' -t labels < <(oci_labels "$source_url" "$COMMIT_SHA" "$release" "$REPOSITORY_NAME" \
@@ -315,7 +316,7 @@ main() {
   [ -z "$source_url" ] || [ -z "$RUN_ID" ] || builder_id="$source_url/actions/runs/$RUN_ID/attempts/${RUN_ATTEMPT:-1}"
   build_file=$(temp_path --suffix=.json tracker-ci-build.XXXXXX)
   write_build_file "$build_file" "$PUBLISH_SERVICE" "$TEST_SERVICE" "$test_builds" \
-    "$(cache_kind "$cache_ref" "$image_store")" "$cache_ref" "$write_cache" "$attest" \
+    "$kind" "$cache_ref" "$write_cache" "$attest" \
     "mode=max${builder_id:+,builder-id=$builder_id}" \
     "$(jq --null-input '$ARGS.positional' --args "${platforms[@]}")" \
     "$(jq --null-input '$ARGS.named' "${labels[@]}")"
@@ -332,7 +333,7 @@ main() {
   set_output build-file "$build_file"
   set_output write-cache "$write_cache"
   set_output cache-ref "$cache_ref"
-  set_output cache-kind "$(cache_kind "$cache_ref" "$image_store")"
+  set_output cache-kind "$kind"
   set_output platforms "$(IFS=,; echo "${platforms[*]}")"
   set_output attest "$attest"
   set_output sign "$sign"
