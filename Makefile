@@ -7,10 +7,9 @@ PYTEST := .venv/bin/python -m pytest
 # (rendering, hooks, linters, the action's validation, the harness): its tests are CPU-bound and share nothing, so
 # they run on every core (pytest-xdist). The engine and act tiers wait on builds, containers and runners about half
 # the time, so `make test` runs them side by side on two pytest-xdist workers (the emulated builds first on one, the
-# other tests by module on whichever is free: tests/conftest.py), sharing one stand-in registry on port 443 (--shared-hub); the swarm tier, whose tests
-# hold requests to a deadline, runs alone, and so does the classic store's fresh runner, after the rest of that
-# store's pass side by side: it reads an inline cache, which BuildKit did not reuse (on a fresh machine) while another
-# build ran beside it. GitHub's CI runs a job per tier (.github/workflows/ci.yml); `make test` runs them all.
+# other tests by module on whichever is free: tests/conftest.py), sharing one stand-in registry on port 443
+# (--shared-hub), and so does the classic store's pass; the swarm tier, whose tests hold requests to a deadline, runs
+# alone. GitHub's CI runs a job per tier (.github/workflows/ci.yml); `make test` runs them all.
 TIERS := fast engine act swarm
 TIER_fast := not docker and not act and not venv and not swarm
 TIER_engine := (docker or venv) and not act and not swarm
@@ -18,9 +17,6 @@ TIER_act := act and not swarm
 TIER_swarm := swarm
 parallel = $(if $(filter fast,$(1)),--numprocesses auto)
 side_by_side := --numprocesses 2 --shared-hub
-# The test whose name says it runs on a fresh runner (an engine emptied of its build cache; the classic store's pass
-# runs it alone).
-FRESH_RUNNER := fresh_runner
 # benchmarks/suite.py names a folder in REPORTS: each pass then writes its JUnit XML report there (every test's time).
 report = $(if $(REPORTS),--junitxml=$(REPORTS)/$(1).xml)
 
@@ -41,8 +37,7 @@ test:
 
 test-classic-store:
 	TRACKER_CI_IMAGE_STORE=classic bash scripts/bootstrap.sh
-	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) $(side_by_side) -m image_store -k "not $(FRESH_RUNNER)" $(call report,classic)
-	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) -m image_store -k "$(FRESH_RUNNER)" $(call report,classic-fresh-runner)
+	TRACKER_CI_IMAGE_STORE=classic $(PYTEST) $(side_by_side) -m image_store $(call report,classic)
 
 # Its bootstrap sets up only the venv, the Node linters and Compose's plugin link, in the user's own folders.
 test-fast:

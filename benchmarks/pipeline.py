@@ -23,7 +23,7 @@ Rounds of all three phases follow each other, each round on projects and an imag
 gives medians, and the goals are the medians of the ratios taken within each round.
 
 Both pipelines run on an engine of the benchmark's own whose data root is a journaled ext4, as a GitHub runner's
-is (benchmarks/engine.py says why: this VM's disk has no journal, and emptying the engine slowed the next pull
+is (testkit/engine.py says why: this VM's disk has no journal, and emptying the engine slowed the next pull
 by seconds there); it needs root. By default all rounds run on the containerd image store (Docker 29's default:
 GitHub's ubuntu-latest), then on the classic store (ubuntu-24.04's Docker 28).
 
@@ -43,8 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
-from benchmarks.engine import IMAGE_STORES, journaled_engine
 from testkit.action import action_test_env, github_outputs, step_env_defaults
+from testkit.engine import IMAGE_STORES, journaled_engine
 from testkit.harness import REPO_ROOT, require_command, run
 from testkit.hub import StandInHub, stand_in_hub
 from testkit.images import empty_engine_but_base_images, remove_images

@@ -101,7 +101,7 @@ trusts_test_ca() {
 }
 
 
-# Writes the daemon.json of an image store (containerd or classic) to a file; benchmarks/engine.py's engine takes
+# Writes the daemon.json of an image store (containerd or classic) to a file; testkit/engine.py's engine takes
 # it from here too. Docker 29 turns the containerd store on for a fresh install; Docker 28 has it off unless asked:
 # both are said, so that neither depends on the engine's version.
 write_daemon_config() {

@@ -20,15 +20,15 @@ def selected(expression: str | None = None, checkout: Path = REPO_ROOT) -> set[s
     return {line for line in listing.splitlines() if "::" in line}
 
 
-# `make test`'s side-by-side pass (tests/conftest.py's TierScheduling) runs these first on one worker, in this order:
-# the act tests that build arm64 under QEMU (the run's longest), then the fresh runner, which empties the build cache
-# they share. Each names a collected test (a test holds that), or a part of one's node ID before its parameters. The other tests go in units of a module to whichever worker runs out of work first;
-# the modules that share a session fixture which takes seconds to make go as one unit (SHARED_FIXTURE_UNITS), so that
-# no worker makes it again.
+# `make test`'s side-by-side pass (tests/conftest.py's TierScheduling) runs these first on one worker: the act tests
+# that build arm64 under QEMU (the run's longest when the arm64 build is cold), one after the other, so that the second
+# finds the layers the first built. Each names a collected test (a test holds that), or a part of one's node ID before
+# its parameters. The other tests go in units of a module to whichever worker runs out of work first; the modules that
+# share a session fixture which takes seconds to make go as one unit (SHARED_FIXTURE_UNITS), so that no worker makes it
+# again.
 EMULATED_WORKER = (
     "tests/test_action_act.py::test_should_push_one_signed_attested_index_of_platforms_each_tested_end_to_end",
     "tests/test_action_act.py::test_should_test_each_platform_in_its_own_job_then_merge_tag_and_sign_exactly_those",
-    "tests/test_action_act.py::test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner",
 )
 
 # Modules whose tests share a session fixture that takes seconds to make, and the unit they go in: the projects baked

@@ -82,7 +82,7 @@ def swarm(tmp_path_factory, stand_in_hub):
 # The stand-in hub answers on port 443 of this machine, so a run whose tests are spread over pytest-xdist's workers
 # has one for them all, started by the controller: `make test` runs the engine and act tiers side by side so.
 SHARED_HUB = pytest.StashKey[hub.StandInHub]()
-# The side-by-side pass's unit of the tests that build arm64 under QEMU, and the fresh runner.
+# The side-by-side pass's unit of the tests that build arm64 under QEMU.
 EMULATED = "emulated"
 
 
@@ -107,8 +107,8 @@ def pytest_configure_node(node):
 
 
 class TierScheduling(LoadScopeScheduling):
-    """With --shared-hub, pytest-xdist's scheduling of the engine and act tiers side by side: the emulated builds and
-    the fresh runner (testkit.tiers.EMULATED_WORKER) on the last worker; every other test in units of its module (or
+    """With --shared-hub, pytest-xdist's scheduling of the engine and act tiers side by side: the emulated builds
+    (testkit.tiers.EMULATED_WORKER) on the last worker; every other test in units of its module (or
     of testkit.tiers.SHARED_FIXTURE_UNITS), the largest first, each to the first worker to run out of work, so that
     both end about together whether the arm64 build is cold or cached. (A scheduler of its own: --dist loadgroup's
     xdist_group marks are lost on pytest 9.2, whose node IDs pytest-xdist 3.8 can no longer suffix.)"""

@@ -12,6 +12,7 @@ import yaml
 
 from testkit.compose import compose_leftovers
 from testkit.cosign import COSIGN_DIR, generate_key_pair, sign, verify
+from testkit.engine import journaled_engine
 from testkit.harness import engine_image_store, git_commit, run
 from testkit.images import empty_engine_but_base_images, remove_images
 from testkit.projects import bake, change_code_only, deploy_signature_check, unique_name
@@ -90,6 +91,10 @@ class ActScenario:
         project = outputs.get("compose-project") or self.path.name  # the inline workflow uses Compose's default
         assert compose_leftovers(project) == [], "the workflow left compose resources behind"
         return result, outputs
+
+    def use_engine(self, docker_host: str) -> None:
+        """Runs the workflow on another engine from now on (a fresh runner's own: testkit/engine.py)."""
+        self.runner_env = self.runner_env | {"DOCKER_HOST": docker_host}
 
     def local_tags(self) -> list[str]:
         """The tags the run left on this engine for the scenario's image (Docker lists Hub names short)."""
@@ -636,38 +641,39 @@ def test_should_send_nothing_to_a_manager_whose_host_key_is_not_the_known_one(sc
     assert production["REDIS_PASSWORD"] not in result.log
 
 
-# The fresh runner's test empties the engine's whole build cache, so it comes last in its module: the tests above share
-# their layers (the QEMU tests' arm64 builder above all) and lose none of them.
-# The dependencies' install: its layer is the project's own (uv.lock names the project), so the fresh runner's project,
-# named for it alone, shares it with no build that runs beside it (`make test` runs the engine tier beside this one).
+# The dependencies' install, and the first gate, in BuildKit's log of the build.
 DEPENDENCY_STEP = "uv sync --locked --no-install-project"
 GATE_STEP = "RUN python -m pytest test/unit/"
 
 
 @pytest.mark.act
 @pytest.mark.image_store  # a registry cache on the containerd store, the inline cache on the classic one
-def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario_for):
-    # Given: a first push to the default branch, built on a fresh runner (an engine with only the base
-    # images) from a cache that does not exist yet: a cold build, not an error
-    scenario = scenario_for(project_name="Fresh Runner Tracker")
-    empty_engine_but_base_images(scenario.listed)
-    first, _ = scenario.run("push")
-    assert first.exit_code == 0, first.log[-5000:]
-    # (one build of both images: the dependencies installed once; BuildKit may list the shared step again)
-    assert _build_step_states(first.log, DEPENDENCY_STEP).count("RAN") == 1, first.log[-8000:]
+def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_runner(scenario_for, tmp_path):
+    # Given: a first push to the default branch on a fresh runner: an engine of its own, as each GitHub job gets,
+    # with only the base images (testkit/engine.py), building from a cache that does not exist yet: a cold build,
+    # not an error. The engine the rest of the suite shares keeps its build cache.
+    scenario = scenario_for()
+    base_images = [derived("__python_image"), derived("__uv_image"), derived("__redis_image")]
+    with journaled_engine(tmp_path / "runner", base_images, engine_image_store()) as runner_engine:
+        scenario.use_engine(runner_engine)
+        first, _ = scenario.run("push")
+        assert first.exit_code == 0, first.log[-5000:]
+        # (one build of both images: the dependencies installed once; BuildKit may list the shared step again)
+        assert _build_step_states(first.log, DEPENDENCY_STEP).count("RAN") == 1, first.log[-8000:]
 
-    for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
-        # ... a new commit that changes only the code, again on a fresh runner
-        change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
-        sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
-        empty_engine_but_base_images(scenario.listed)
+        for commit in ("second", "third"):  # the third reads the cache that a cache-fed build wrote
+            # ... a new commit that changes only the code, on a runner fresh again: the engine emptied of all
+            # but the base images
+            change_code_only(scenario.path, f"A change of code only, for the {commit} commit.")
+            sha = git_commit(scenario.path, f"Change the code only ({commit} commit)")
+            empty_engine_but_base_images(scenario.listed)
 
-        # When
-        result, outputs = scenario.run("push")
+            # When
+            result, outputs = scenario.run("push")
 
-        # Then: the build (published and test image) took the dependency layers from the registry, ran the
-        # gates again on the new code, once, and the tested image went out with a fresh cache
-        assert result.exit_code == 0, result.log[-5000:]
-        assert set(_build_step_states(result.log, DEPENDENCY_STEP)) == {"CACHED"}, (commit, result.log[-8000:])
-        assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
-        assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
+            # Then: the build (published and test image) took the dependency layers from the registry, ran the
+            # gates again on the new code, once, and the tested image went out with a fresh cache
+            assert result.exit_code == 0, result.log[-5000:]
+            assert set(_build_step_states(result.log, DEPENDENCY_STEP)) == {"CACHED"}, (commit, result.log[-8000:])
+            assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
+            assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)

@@ -79,7 +79,7 @@ def test_should_name_only_collected_tests_for_the_emulated_worker():
     collected = selected(f"({tiers()['engine']}) or ({tiers()['act']})")
 
     # Then: each name the side-by-side pass puts on the emulated worker is one of them (a renamed test would silently
-    # run beside the fresh runner, which empties the cache it builds with)
+    # build arm64 beside the other emulated test, each from a cold cache)
     assert [name for name in EMULATED_WORKER if not any(test.startswith(name) for test in collected)] == []
 
 

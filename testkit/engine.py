@@ -1,23 +1,27 @@
-"""A Docker engine of the benchmark's own whose data root is on a journaled ext4, as on GitHub's runners.
+"""A Docker engine of its own, as a fresh GitHub runner has one: an empty data root on a journaled ext4.
 
-Why: this VM's disk is ext4 without a journal. Without one, ext4 passes over every inode deleted in the last one to
-six minutes when it allocates a new inode (fs/ext4/ialloc.c, recently_deleted(), which it checks only when there is
-no journal), looking each one up as it goes. A benchmark that empties the engine just before a fresh-runner run
-deletes tens of thousands of files, so the next pull or install spent seconds of kernel time in that search
-(perf: ext4_create -> recently_deleted); a pull of the 128 MB layer cache took 3.5-5.5 s here against 2.45 s on a
-journaled file system. A GitHub runner's /var/lib/docker is on a journaled ext4, where the check is off.
+Who uses it: the fresh-runner test (tests/test_action_act.py), whose builds must find no build cache, and which so
+empties no cache of the engine the rest of the suite shares (the emulated arm64 builds' above all); and the pipeline
+benchmark (benchmarks/pipeline.py), which empties its engine before each cold and fresh-runner phase.
+
+Why a journaled ext4: this VM's disk is ext4 without a journal. Without one, ext4 passes over every inode deleted in
+the last one to six minutes when it allocates a new inode (fs/ext4/ialloc.c, recently_deleted(), which it checks only
+when there is no journal), looking each one up as it goes. Emptying an engine deletes tens of thousands of files, so
+the next pull or install spent seconds of kernel time in that search (perf: ext4_create -> recently_deleted); a pull
+of the 128 MB layer cache took 3.5-5.5 s here against 2.45 s on a journaled file system. A GitHub runner's
+/var/lib/docker is on a journaled ext4, where the check is off.
 
 What: the same dockerd as the bootstrap's engine (Docker 28.5 from Debian's newest suite, and so the same built-in
 BuildKit), docker CLI, buildx and Compose, with the image store asked for (containerd or classic), the data root on
 an ext4 made with mkfs's defaults (a journal) in a sparse loop file, a bridge and an address range of its own, the
-test CA's bundle (for the stand-in hub) and the base images copied from the host's engine. Its containers reach the
-outside (the package index, for the cold builds) through one MASQUERADE and two FORWARD rules for its address range
-alone. Everything is undone on exit, whatever happens: dockerd stopped by its PID, the rules deleted, the bridge
-removed, the file system unmounted.
+test CA's bundle (for the stand-in hub) and the base images copied from the host's engine (a runner pulls them from
+Docker Hub). Its containers reach the outside (the package index, for the cold builds) through one MASQUERADE and two
+FORWARD rules for its address range alone. Everything is undone on exit, whatever happens: dockerd stopped by its
+PID, the rules deleted, the bridge removed, the file system unmounted.
 
 Where it still differs from a runner: the file system lies in a file on this VM's disk (a loop device: one more
-layer of caching, no faster disk); the engine does not manage iptables (published ports go through docker-proxy,
-which the benchmark does not use); and the CPUs, memory and disk are this VM's.
+layer of caching, no faster disk); the engine does not manage iptables (published ports go through docker-proxy
+alone); and the CPUs, memory and disk are this VM's.
 """
 
 import ipaddress
@@ -48,10 +52,10 @@ class EngineUnavailable(RuntimeError):
 
 def _check_prerequisites() -> None:
     if os.geteuid() != 0:
-        raise EngineUnavailable("the benchmark's engine needs root: a loop mount, a bridge and iptables rules")
+        raise EngineUnavailable("an engine of its own needs root: a loop mount, a bridge and iptables rules")
     missing = [tool for tool in TOOLS if shutil.which(tool, path=ENGINE_PATH) is None]
     if missing:
-        raise EngineUnavailable(f"the benchmark's engine needs {', '.join(missing)}")
+        raise EngineUnavailable(f"an engine of its own needs {', '.join(missing)}")
     # Routes that cover the range (the default route aside) or lie inside it.
     covering = run(["ip", "route", "show", "to", "match", str(ADDRESS_RANGE.network_address)]).stdout.splitlines()
     inside = run(["ip", "route", "show", "root", str(ADDRESS_RANGE)]).stdout.splitlines()
@@ -79,7 +83,7 @@ def journaled_engine(workdir: Path, base_images: list[str], image_store: str, si
     if image_store not in IMAGE_STORES:
         raise EngineUnavailable(f"image store {image_store!r} is not one of {', '.join(IMAGE_STORES)}")
     # A network interface name has at most 15 characters.
-    name = f"tcibench{secrets.token_hex(2)}"
+    name = f"tciengine{secrets.token_hex(2)}"
     # Under /run: containerd's socket paths must stay short.
     exec_root = Path("/run") / name
     socket = Path("/run") / f"{name}.sock"
@@ -126,11 +130,9 @@ def journaled_engine(workdir: Path, base_images: list[str], image_store: str, si
         deadline = time.monotonic() + 60
         while not _answers(env):
             if dockerd.poll() is not None or time.monotonic() > deadline:
-                # The log lives in the work folder, which goes when the benchmark ends: show its end here.
+                # The log lives in the work folder, which goes when its user ends: show its end here.
                 last_lines = (workdir / "dockerd.log").read_text(encoding="utf-8").splitlines()[-20:]
-                raise EngineUnavailable(
-                    "the benchmark's dockerd did not answer; its log ends:\n" + "\n".join(last_lines)
-                )
+                raise EngineUnavailable("the engine's dockerd did not answer; its log ends:\n" + "\n".join(last_lines))
             time.sleep(0.2)
         _copy_images(base_images, env)
         undo.callback(_restore_docker_host, os.environ.get("DOCKER_HOST"))
