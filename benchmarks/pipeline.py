@@ -14,8 +14,8 @@ the same app and tests (the black-isort-flake8 variant: the tutorial's tools), o
 Each cold (an engine emptied of everything but the base images: no build cache, no image of either project),
 warm (after a one-line change to app.py) and on a fresh runner (another one-line change, on an engine emptied
 again, as on a new GitHub runner; ours finds the warm run's layer cache in the registry); the two projects
-alternate so drift hits both alike. Ours runs as the action runs on a push to the default branch: validate.sh
-decides, login.sh logs in to the stand-in Docker Hub (testkit.hub), test.sh builds with the layer cache of
+alternate so drift hits both alike. Ours runs as the action runs on a push to the default branch, each step given
+the environment action.yml gives it (testkit.action.ActionSteps): validate.sh decides, login.sh logs in to the stand-in Docker Hub (testkit.hub), test.sh builds with the layer cache of
 validate.sh's build file, push.sh pushes the tested image and the cache after the cold and the warm run, so
 the fresh runner finds the previous default-branch build in the registry. The tutorial has no cache to find.
 
@@ -43,9 +43,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.common import BENCHMARKS, bake_default, print_table, save
-from testkit.action import action_test_env, github_outputs, step_env_defaults
+from testkit.action import ACTION_FILE, MERGE_ACTION_FILE, ActionSteps
 from testkit.engine import IMAGE_STORES, journaled_engine
-from testkit.harness import REPO_ROOT, require_command, run
+from testkit.harness import require_command, run
 from testkit.hub import StandInHub, stand_in_hub
 from testkit.images import empty_engine_but_base_images, remove_images
 from testkit.projects import app_source, change_code_only
@@ -69,16 +69,15 @@ def timed(flow: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def action_step(script: str, env: dict) -> dict:
-    """Runs one of the actions' step scripts (its path in the repository); returns the outputs it wrote."""
-    outputs = Path(env["RUNNER_TEMP"]) / f"{script.replace('/', '-')}-{secrets.token_hex(4)}.outputs"
-    outputs.touch()
-    run([REPO_ROOT / script], env={**env, "GITHUB_OUTPUT": str(outputs)}, timeout=1800)
-    return github_outputs(outputs.read_text(encoding="utf-8"))
+def push_to_the_default_branch() -> dict:
+    """The github context of a push to the default branch, a commit of its own, as the action's steps read it."""
+    return {"event_name": "push", "ref": "refs/heads/main", "sha": secrets.token_hex(20),
+            "event": {"repository": {"default_branch": "main"}}}  # fmt: skip
 
 
 class Ours:
-    """The action's steps for a push to the default branch; only the build and test step is timed."""
+    """The action's steps, wired as action.yml wires them, for a push to the default branch; only the build and test
+    step is timed."""
 
     def __init__(  # pylint: disable=too-many-arguments
         self, project: Path, workdir: Path, hub: StandInHub, platforms: str = "", *, image: str = "", by_digest=False
@@ -86,40 +85,30 @@ class Ours:
         registry = hub.docker_hub
         # WEB_PORT=0: any free host port, so a benchmark never collides with a running service. The client trusts
         # the stand-in's certificate as a runner trusts the real registry's (buildx reads the registry itself).
-        base = {**os.environ, **hub.client_env, "RUNNER_TEMP": str(workdir), "WEB_PORT": "0",
-                "REGISTRY": registry.host}  # fmt: skip
-        decided = action_step("action/validate.sh", {
-            **base, **step_env_defaults("validate"), "WORKING_DIRECTORY": str(project),
-            "IMAGE": image or f"bench{secrets.token_hex(4)}/{project.name}", "USERNAME": registry.username,
-            "PASSWORD": registry.password, "PLATFORMS": platforms, "PUSH_BY_DIGEST": str(by_digest).lower(),
-            "EVENT_NAME": "push", "GIT_REF": "refs/heads/main", "DEFAULT_BRANCH": "main",
-            "COMMIT_SHA": secrets.token_hex(20), "RUN_ID": "", "RUN_ATTEMPT": "", "SERVER_URL": "", "REPOSITORY": "",
-            "REPOSITORY_NAME": "", "REPOSITORY_DESCRIPTION": "", "REPOSITORY_LICENSE": "",
-        })  # fmt: skip
-        assert decided["write-cache"] == "true", decided
-        self.env = {**base, "DOCKER_CONFIG": action_step("action/login.sh", {**base, "USERNAME": registry.username,
-                                                                         "PASSWORD": registry.password})["docker-config"]}  # fmt: skip
-        self.test_env = {**action_test_env(project, decided["compose-project"], workdir / "unused"), **self.env,
-                         "BUILD_FILE": decided["build-file"], "PLATFORMS": decided["platforms"], "WRITE_CACHE": "true",
-                         "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"]}  # fmt: skip
-        self.push_env = {**self.env, "IMAGE": decided["image"], "REFS": decided["refs"], "WRITE_CACHE": "true",
-                         "CACHE_REF": decided["cache-ref"], "CACHE_KIND": decided["cache-kind"],
-                         "PUSH_BY_DIGEST": decided["push-by-digest"], "USERNAME": registry.username,
-                         "PASSWORD": registry.password}  # fmt: skip
+        self.runner_env = {**os.environ, **hub.client_env, "RUNNER_TEMP": str(workdir), "WEB_PORT": "0"}
+        self.login = {"registry": registry.host, "username": registry.username, "password": registry.password}
+        inputs = {**self.login, "working-directory": str(project), "platforms": platforms,
+                  "image": image or f"bench{secrets.token_hex(4)}/{project.name}",
+                  "push-by-digest": str(by_digest).lower()}  # fmt: skip
+        self.steps = ActionSteps(ACTION_FILE, inputs, push_to_the_default_branch(), self.runner_env)
+        decided = self.steps.run("validate")
+        assert decided["push"] == decided["write-cache"] == "true", decided
+        self.steps.run("login")
         self.image = decided["image"]
-        self.tested: dict = {}
-        self.pushed: dict = {}
 
     def build_and_test(self) -> None:
-        self.tested = action_step("action/test.sh", self.test_env)
+        self.steps.run("test")
 
     def publish(self) -> None:
         """What the default branch's run does after its tests: push the image and the layer cache."""
-        self.pushed = action_step("action/push.sh", {**self.push_env, "IMAGE_ID": self.tested["image-id"],
-                                              "CACHE_IMAGE_ID": self.tested.get("cache-image-id", "")})  # fmt: skip
+        self.steps.run("push")
 
     def close(self) -> None:
-        run([REPO_ROOT / "action" / "logout.sh"], env=self.env)
+        self.steps.run("logout")
+
+    @property
+    def digest(self) -> str:
+        return self.steps.outputs["push"]["digest"]
 
     @property
     def images(self) -> str:
@@ -174,12 +163,15 @@ def as_tutorial(project: Path) -> Path:
     return project
 
 
-def merge(job_flows: list[Ours], platforms: str, tag: str) -> None:
-    """The merge action's merge step over the digests the platform jobs pushed (its login: the first job's)."""
-    image = job_flows[0].image
-    action_step("merge/merge.sh", {**job_flows[0].env, "IMAGE": image, "REFS": f"{image}:{tag}",
-                             "DIGESTS": "\n".join(flow.pushed["digest"] for flow in job_flows),
-                             "PLATFORMS": platforms.replace(",", "\n")})  # fmt: skip
+def merge_action(job_flows: list[Ours], platforms: str) -> ActionSteps:
+    """The merge action for the digests that the platform jobs pushed, its inputs validated and its login done:
+    the merge step, the one timed, comes next."""
+    inputs = {**job_flows[0].login, "image": job_flows[0].images, "platforms": platforms,
+              "digests": "\n".join(flow.digest for flow in job_flows)}  # fmt: skip
+    steps = ActionSteps(MERGE_ACTION_FILE, inputs, push_to_the_default_branch(), job_flows[0].runner_env)
+    steps.run("validate")
+    steps.run("login")
+    return steps
 
 
 def one_round(workdir: Path, hub: StandInHub, suffix: str, platforms: str) -> dict:
@@ -218,7 +210,9 @@ def one_round(workdir: Path, hub: StandInHub, suffix: str, platforms: str) -> di
                 seconds[name][phase] = round(timed(flow.build_and_test), 1)
                 flow.publish()
             if jobs:
-                seconds["merge"][phase] = round(timed(functools.partial(merge, jobs, platforms, phase)), 1)
+                merge = merge_action(jobs, platforms)
+                seconds["merge"][phase] = round(timed(functools.partial(merge.run, "merge")), 1)
+                merge.run("logout")
     finally:
         for flow in flows.values():
             flow.close()

@@ -3,13 +3,15 @@ takes from them."""
 
 import os
 import re
+import secrets
 from pathlib import Path
 
 import yaml
 
-from testkit.harness import REPO_ROOT
+from testkit.harness import REPO_ROOT, run
 
-ACTION = yaml.safe_load((REPO_ROOT / "action.yml").read_text(encoding="utf-8"))
+ACTION_FILE = REPO_ROOT / "action.yml"
+ACTION = yaml.safe_load(ACTION_FILE.read_text(encoding="utf-8"))
 # The merge action (org/tracker-ci/merge@v1): the index of the digests that one job per platform pushed.
 MERGE_ACTION_FILE = REPO_ROOT / "merge" / "action.yml"
 MERGE_ACTION = yaml.safe_load(MERGE_ACTION_FILE.read_text(encoding="utf-8"))
@@ -26,6 +28,8 @@ GITHUB_EVENTS = (
 )  # fmt: skip
 PUBLISHING_EVENTS = ("push", "workflow_dispatch", "schedule", "release")
 INPUT_EXPRESSION = re.compile(r"\$\{\{ inputs\.([a-z-]+) \}\}")
+# The expressions a step's env may hold: a context (inputs, steps or github) and a path of property names.
+STEP_EXPRESSION = re.compile(r"\$\{\{ ([a-z]+)\.([A-Za-z0-9_.-]+) \}\}")
 
 
 def step_env_defaults(step_id: str) -> dict[str, str]:
@@ -111,3 +115,62 @@ def push_step_env(image_id: str, repository: str, outputs: Path) -> dict:
         "CACHE_IMAGE_ID": "",
         "GITHUB_OUTPUT": str(outputs),
     }
+
+
+class ActionSteps:
+    """A composite action's steps, run one by one on this host as a runner runs them: each step's `run` in bash,
+    with the environment its `env` in the action file gives it, filled from the inputs (their defaults where not
+    given), the github context and the outputs and outcomes of the steps run before. The action file alone says what
+    each step gets, so a new input or output reaches its step here as it does on GitHub. The caller names the steps
+    to run: their `if` conditions are not evaluated."""
+
+    def __init__(self, action_file: Path, inputs: dict[str, str], github: dict, runner_env: dict):
+        action = yaml.safe_load(action_file.read_text(encoding="utf-8"))
+        self.folder, self.steps, declared = action_file.parent, action["runs"]["steps"], action["inputs"]
+        if unknown := sorted(set(inputs) - set(declared)):
+            raise ValueError(f"{action_file} declares no input {', '.join(unknown)}")
+        if missing := sorted(name for name, spec in declared.items() if spec.get("required") and name not in inputs):
+            raise ValueError(f"{action_file} requires the input {', '.join(missing)}")
+        self.inputs = {name: str(spec.get("default", "")) for name, spec in declared.items()} | inputs
+        self.github = github
+        self.runner_env = runner_env
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.outcomes: dict[str, str] = {}
+
+    def _value(self, expression: re.Match) -> str:
+        context, path = expression.groups()
+        if context == "inputs":
+            return self.inputs[path]
+        step, _, rest = path.partition(".")
+        if context == "steps" and rest.startswith("outputs."):
+            return self.outputs.get(step, {}).get(rest.removeprefix("outputs."), "")
+        if context == "steps" and rest == "outcome":
+            return self.outcomes.get(step, "skipped")
+        if context == "github":
+            value = self.github
+            for name in path.split("."):
+                value = value.get(name) if isinstance(value, dict) else None
+            return "" if value is None else str(value)  # GitHub's value of a missing property: empty
+        raise ValueError(f"no value for the expression {expression.group(0)}")
+
+    def step_env(self, step_id: str) -> dict[str, str]:
+        """The variables the step's `env` sets, each expression replaced by its value."""
+        step_env = self._step(step_id).get("env", {})
+        return {name: STEP_EXPRESSION.sub(self._value, str(value)) for name, value in step_env.items()}
+
+    def run(self, step_id: str) -> dict[str, str]:
+        """Runs the step; returns (and keeps, for the steps after it) the outputs it wrote."""
+        outputs = Path(self.runner_env["RUNNER_TEMP"]) / f"{step_id}-{secrets.token_hex(4)}.outputs"
+        outputs.touch()
+        env = self.runner_env | self.step_env(step_id)
+        env |= {"GITHUB_ACTION_PATH": str(self.folder), "GITHUB_OUTPUT": str(outputs)}
+        # The runner's own command line for `shell: bash`, the script given inline.
+        shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+        self.outcomes[step_id] = "failure"
+        run([*shell, self._step(step_id)["run"]], env=env, timeout=1800)
+        self.outcomes[step_id] = "success"
+        self.outputs[step_id] = github_outputs(outputs.read_text(encoding="utf-8"))
+        return self.outputs[step_id]
+
+    def _step(self, step_id: str) -> dict:
+        return next(step for step in self.steps if step.get("id") == step_id)

@@ -10,7 +10,9 @@ from contextlib import contextmanager
 
 import pytest
 import redis
+import yaml
 
+from testkit.action import ACTION_FILE, MERGE_ACTION_FILE, ActionSteps
 from testkit.harness import git_commit, run, wait_until
 from testkit.load import Traffic, slow_clients
 from testkit.template import base_image_args, derived
@@ -282,3 +284,66 @@ jobs:
     # Then
     assert result.exit_code == 0, result.log
     assert f"second step got {token}" in result.log
+
+
+# A composite action of two steps: the second's env takes an input given, one left at its default, the first step's
+# output, the github context, and a property the context lacks.
+TWO_STEP_ACTION = """inputs:
+  greeting: {default: hello}
+  name: {required: true}
+runs:
+  using: composite
+  steps:
+    - id: first
+      shell: bash
+      run: 'echo "word=$(cat "$GITHUB_ACTION_PATH/word.txt")" >>"$GITHUB_OUTPUT"'
+    - id: second
+      shell: bash
+      env:
+        LINE: ${{ inputs.greeting }}, ${{ inputs.name }} - ${{ steps.first.outputs.word }}
+        BRANCH: ${{ github.event.repository.default_branch }}
+        MISSING: ${{ github.event.pull_request.number }}
+      run: 'echo "said=$LINE on $BRANCH${MISSING:-, no pull request}" >>"$GITHUB_OUTPUT"'
+"""
+
+
+def test_should_give_each_step_of_an_action_the_environment_its_action_file_wires(tmp_path):
+    # Given: an action file beside the file its first step reads, and a push to trunk
+    (tmp_path / "action.yml").write_text(TWO_STEP_ACTION, encoding="utf-8")
+    (tmp_path / "word.txt").write_text("tested", encoding="utf-8")
+    github = {"event_name": "push", "event": {"repository": {"default_branch": "trunk"}}}
+    steps = ActionSteps(tmp_path / "action.yml", {"name": "Ada"}, github, {"RUNNER_TEMP": str(tmp_path)})
+
+    # When
+    steps.run("first")
+    outputs = steps.run("second")
+
+    # Then
+    assert outputs == {"said": "hello, Ada - tested on trunk, no pull request"}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [({"name": "Ada", "colour": "red"}, "declares no input colour"), ({}, "requires the input name")],
+    ids=["undeclared", "required-missing"],
+)
+def test_should_refuse_inputs_an_action_file_does_not_take(tmp_path, inputs, message):
+    # Given
+    (tmp_path / "action.yml").write_text(TWO_STEP_ACTION, encoding="utf-8")
+
+    # When / Then
+    with pytest.raises(ValueError, match=message):
+        ActionSteps(tmp_path / "action.yml", inputs, {}, {"RUNNER_TEMP": str(tmp_path)})
+
+
+@pytest.mark.parametrize("action_file", [ACTION_FILE, MERGE_ACTION_FILE], ids=["action", "merge"])
+def test_should_fill_every_step_environment_of_our_actions(action_file, tmp_path):
+    # Given: each required input given
+    declared = yaml.safe_load(action_file.read_text(encoding="utf-8"))["inputs"]
+    steps = ActionSteps(action_file, {name: "x" for name, spec in declared.items() if spec.get("required")}, {}, {})
+
+    # When
+    environments = {step["id"]: steps.step_env(step["id"]) for step in steps.steps}
+
+    # Then: every expression there has a value (the benchmarks run the steps so)
+    assert environments and [(step, env) for step, env in environments.items() if "${{" in str(env)] == []
