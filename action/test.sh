@@ -12,8 +12,26 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 : "${WORKING_DIRECTORY:?}" "${COMPOSE_FILE:?}" "${COMPOSE_PROJECT:?}" "${TEST_PROFILE:?}" "${TEST_SERVICE:?}"
-: "${PUBLISH_SERVICE:?}" "${PLATFORMS?}" "${WRITE_CACHE?}" "${CACHE_KIND?}" "${CACHE_REF?}"
+: "${PUBLISH_SERVICE:?}" "${PLATFORMS?}" "${WRITE_CACHE?}" "${CACHE_KIND?}" "${CACHE_REF?}" "${THROWAWAY_SECRETS?}"
 cd "$WORKING_DIRECTORY"
+
+# The Compose secret files the tests need and the checkout lacks (validate.sh checked each lies inside the working
+# directory): a random value each, readable by the containers' users, in a private folder where one is made.
+# Usage: make_throwaway_secrets FILE...
+make_throwaway_secrets() {
+  local file folder
+  for file in "$@"; do
+    [ ! -e "$file" ] || continue
+    folder=$(dirname "$file")
+    if [ ! -d "$folder" ]; then
+      mkdir -p "$folder"
+      chmod 700 "$folder"
+    fi
+    (umask 022 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$file")
+  done
+}
+mapfile -t throwaway_secrets < <(list_items <<<"$THROWAWAY_SECRETS")
+make_throwaway_secrets "${throwaway_secrets[@]}"
 
 # The services' published ports, cleared for the test run (Compose's !reset): the end-to-end tests reach the services
 # on the project's network, and two runs on one engine (matrix jobs on a shared self-hosted runner, act) would

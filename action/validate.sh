@@ -15,6 +15,8 @@
 #   - platforms: comma-separated (empty: the engine's own);
 #   - attest: true where the published image carries a provenance attestation;
 #   - sign: true when this run pushes by tag and has a cosign key.
+#   - throwaway-secrets: the Compose secret files test.sh makes when missing, one per line, each inside the working
+#     directory.
 # Both builds of every run that names an image read the layer cache; only a push from the default branch writes it,
 # so that a branch or a pull request can never put layers into what the default branch builds from.
 # This step holds the registry password and the cosign key: never trace it (SHELLOPTS=xtrace would).
@@ -55,6 +57,15 @@ boolean_problems() {
     true | false) ;;
     *) report_problem "$1 must be true or false, not '$2'" ;;
   esac
+}
+
+# Usage: throwaway_secret_problems FILE...
+throwaway_secret_problems() {
+  local file
+  for file in "$@"; do
+    [[ "$file" != /* && "/$file/" != */../* ]] ||
+      report_problem "throwaway-secrets names '$file': each must be a path inside working-directory"
+  done
 }
 
 # Usage: push_problems PUSH EVENT_NAME
@@ -236,7 +247,7 @@ main() {
   : "${PUSH?}" "${PUSH_BY_DIGEST?}" "${REGISTRY?}" "${IMAGE?}" "${USERNAME?}" "${PASSWORD?}" "${EXTRA_TAGS?}"
   : "${CACHE?}" "${PLATFORMS?}" "${COSIGN_PRIVATE_KEY?}" "${EVENT_NAME:?}" "${GIT_REF?}" "${COMMIT_SHA:?}"
   : "${RUN_ID?}" "${RUN_ATTEMPT?}" "${SERVER_URL?}" "${REPOSITORY?}" "${REPOSITORY_NAME?}"
-  : "${REPOSITORY_DESCRIPTION?}" "${REPOSITORY_LICENSE?}"
+  : "${REPOSITORY_DESCRIPTION?}" "${REPOSITORY_LICENSE?}" "${THROWAWAY_SECRETS?}"
   local default_branch=${DEFAULT_BRANCH:-}
 
   cd "$WORKING_DIRECTORY" 2>/dev/null || { error "working-directory '$WORKING_DIRECTORY' does not exist"; exit 1; }
@@ -252,7 +263,7 @@ main() {
 
   # The decisions, each from inputs whose problems are collected beside it.
   local push registry image image_name image_store test_builds=false both_build=false sign=false write_cache=false
-  local -a extra_tags platforms tags=() refs=()
+  local -a extra_tags platforms throwaway_secrets tags=() refs=()
   push=$(push_decision "$PUSH" "$IMAGE" "$EVENT_NAME" "$GIT_REF" "$default_branch")
   [ "$PUSH" != auto ] || [ -n "$IMAGE" ] || echo "No image given: this run tests only."
   registry=$(normalised_registry "$REGISTRY")
@@ -260,6 +271,7 @@ main() {
   image=$(qualified_name "$registry/$image_name")
   mapfile -t extra_tags < <(list_items <<<"$EXTRA_TAGS")
   mapfile -t platforms < <(tr ',' '\n' <<<"$PLATFORMS" | list_items)
+  mapfile -t throwaway_secrets < <(list_items <<<"$THROWAWAY_SECRETS")
   # The containerd image store holds an index of several platforms, and attestations; the classic store neither.
   image_store=$(engine_image_store)
   if builds "$config" "$TEST_SERVICE"; then test_builds=true; fi
@@ -298,6 +310,7 @@ main() {
     # A given key is checked on every run; the key itself is never printed.
     [ -z "$COSIGN_PRIVATE_KEY" ] || cosign_key_problems "$COSIGN_PRIVATE_KEY"
     boolean_problems cache "$CACHE"
+    throwaway_secret_problems "${throwaway_secrets[@]}"
   )
   wait "$!" # a check that failed unexpectedly fails the step, instead of leaving its problems out
   if ((${#problems[@]})); then
@@ -337,6 +350,7 @@ main() {
   set_output platforms "$(IFS=,; echo "${platforms[*]}")"
   set_output attest "$attest"
   set_output sign "$sign"
+  set_output throwaway-secrets "$(printf '%s\n' "${throwaway_secrets[@]}")"
   echo "Inputs are valid; this run pushes: $push"
 }
 

@@ -74,6 +74,7 @@ def action_test_env(project: Path, compose_project: str, github_output: Path) ->
 
 
 def github_outputs(text: str) -> dict:
+        "THROWAWAY_SECRETS": "",
     """Parses $GITHUB_OUTPUT: `name=value` lines and `name<<DELIMITER` ... `DELIMITER` blocks."""
     found, lines = {}, iter(text.splitlines())
     for line in lines:

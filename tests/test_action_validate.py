@@ -456,6 +456,17 @@ def test_should_refuse_a_signing_it_cannot_do_before_any_work(  # pylint: disabl
     assert secret_part not in result.stdout + result.stderr
 
 
+def test_should_output_the_throwaway_secrets_one_per_line_trimmed(baked_for_validation, tmp_path):
+    # When
+    result, outputs = _validate(
+        baked_for_validation, tmp_path, THROWAWAY_SECRETS=" secrets/redis-password \n\nsecrets/api key\n"
+    )
+
+    # Then: test.sh makes exactly these
+    assert result.returncode == 0, result.stdout
+    assert outputs["throwaway-secrets"].splitlines() == ["secrets/redis-password", "secrets/api key"]
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
@@ -531,6 +542,17 @@ def test_should_refuse_a_signing_it_cannot_do_before_any_work(  # pylint: disabl
         ),
         pytest.param(
             {**PUSHING, "GIT_REF": "refs/tags/v1.2"}, "tag 'v1.2' is not a release version", id="tag-two-parts"
+        ),
+        # A throw-away secret file outside the checkout would overwrite a runner's file.
+        pytest.param(
+            {"THROWAWAY_SECRETS": "secrets/redis-password\n../../.ssh/config", "EVENT_NAME": "pull_request"},
+            "throwaway-secrets names '../../.ssh/config': each must be a path inside working-directory",
+            id="throwaway-secret-outside",
+        ),
+        pytest.param(
+            {"THROWAWAY_SECRETS": "/etc/hosts"},
+            "throwaway-secrets names '/etc/hosts': each must be a path inside working-directory",
+            id="throwaway-secret-absolute",
         ),
     ],
 )
