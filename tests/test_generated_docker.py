@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -258,9 +259,11 @@ def test_should_install_a_console_script_and_package_data_the_user_adds(built_pr
     assert (result.returncode, result.stdout.strip()) == (0, "Hello from a data file"), result.stderr
 
 
-def _page_text(url: str, watch: subprocess.Popen) -> str:
-    """The page at url, empty while nothing answers; fails once `docker compose watch` has ended."""
-    assert watch.poll() is None, f"docker compose watch ended with exit code {watch.returncode}"
+def _page_text(url: str, watch: subprocess.Popen, watch_log: Path) -> str:
+    """The page at url, empty while nothing answers; fails once `docker compose watch` has ended, with its log's end."""
+    assert watch.poll() is None, f"docker compose watch ended with exit code {watch.returncode}:\n" + "\n".join(
+        watch_log.read_text(encoding="utf-8", errors="replace").splitlines()[-30:]
+    )
     try:
         return requests.get(url, timeout=2).text
     except requests.ConnectionError:
@@ -274,12 +277,16 @@ def test_should_serve_a_code_change_under_compose_watch_without_a_rebuild(built_
     shutil.copytree(built_project.path, project.path)
     dev_url, env = f"http://127.0.0.1:{free_port()}/", project.env
     env["DEV_PORT"] = dev_url.rsplit(":", 1)[1].strip("/")
-    watch = subprocess.Popen(  # pylint: disable=consider-using-with
-        ["docker", "compose", "--profile", "dev", "watch", "web-dev"], cwd=project.path, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    watch_log = tmp_path / "watch.log"
+    with watch_log.open("w", encoding="utf-8") as log:
+        watch = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["docker", "compose", "--profile", "dev", "watch", "web-dev"], cwd=project.path, env=env,
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
-        wait_until(lambda: "has been seen" in _page_text(dev_url, watch), timeout=600, what="web-dev to serve")
+        wait_until(
+            lambda: "has been seen" in _page_text(dev_url, watch, watch_log), timeout=600, what="web-dev to serve"
+        )
         container = project.compose("--profile", "dev", "ps", "--quiet", "web-dev").stdout.strip()
         app = app_source(project.path)
 
@@ -287,7 +294,9 @@ def test_should_serve_a_code_change_under_compose_watch_without_a_rebuild(built_
         app.write_text(app.read_text(encoding="utf-8").replace("has been seen", "was seen"), encoding="utf-8")
 
         # Then: served by the same container, reloaded, not rebuilt
-        wait_until(lambda: "was seen" in _page_text(dev_url, watch), timeout=60, what="the change to be served")
+        wait_until(
+            lambda: "was seen" in _page_text(dev_url, watch, watch_log), timeout=60, what="the change to be served"
+        )
         assert project.compose("--profile", "dev", "ps", "--quiet", "web-dev").stdout.strip() == container
     finally:
         stop_process(watch)
