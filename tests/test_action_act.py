@@ -13,8 +13,9 @@ import yaml
 from testkit.compose import compose_leftovers
 from testkit.cosign import COSIGN_DIR, generate_key_pair, sign, verify
 from testkit.engine import journaled_engine
-from testkit.harness import engine_image_store, git_commit, run
+from testkit.harness import REPO_ROOT, engine_image_store, git_commit, run
 from testkit.images import empty_engine_but_base_images, remove_images
+from testkit.markdown import fenced_blocks
 from testkit.projects import bake, change_code_only, deploy_signature_check, unique_name
 from testkit.stack import base_images, wait_for_the_edge
 from testkit.template import DEFAULT_ANSWERS, derived
@@ -63,9 +64,11 @@ class ActScenario:
         # As in a real checkout; act names github.repository after it (it is never contacted).
         run(["git", "remote", "add", "origin", f"https://github.com/acme/{self.path.name}.git"], cwd=self.path)
 
-    def run(self, event, password=None, ref=None, more_secrets=None, variables=None):
-        """Runs the workflow for an event: a push of REF (the default branch unless given) or a pull request to the
-        default branch."""
+    def run(  # pylint: disable=too-many-arguments
+        self, event, password=None, ref=None, more_secrets=None, variables=None, workflow=None
+    ):
+        """Runs the workflow (the template's, or the file WORKFLOW names) for an event: a push of REF (the default branch
+        unless given) or a pull request to the default branch."""
         branch = self.default_branch
         repository = {"default_branch": branch, "full_name": f"acme/{self.path.name}", "name": self.path.name}
         payload = {"repository": repository | REPOSITORY_FACTS}
@@ -86,6 +89,7 @@ class ActScenario:
             variables=variables,
             actor=self.registry.username,
             env=self.runner_env,
+            workflow=workflow,
         )
         outputs = _outputs(result.log)
         project = outputs.get("compose-project") or self.path.name  # the inline workflow uses Compose's default
@@ -677,3 +681,91 @@ def test_should_build_the_dependencies_from_the_default_branch_cache_on_a_fresh_
             assert set(_build_step_states(result.log, DEPENDENCY_STEP)) == {"CACHED"}, (commit, result.log[-8000:])
             assert _build_step_states(result.log, GATE_STEP).count("RAN") == 1, (commit, result.log[-8000:])
             assert outputs["digest"] == scenario.registry.manifest_digest(scenario.repository, sha)
+
+
+# The reusable workflow (.github/workflows/pipeline.yml), called as the README shows. act reads it, as it reads the
+# action, from this repository through --local-repository (testkit/act.py): on GitHub the call downloads it at its ref.
+README = REPO_ROOT / "README.md"
+PIPELINE_JOB = "Build, test end to end and push by digest (linux/amd64)"
+PULL_REQUEST_JOB = "Build and test end to end (linux/amd64)"
+
+
+def _readme_caller(scenario, **more_inputs) -> str:
+    """The README's call of the reusable workflow, as a user copies it into the scenario's project: its image the
+    scenario's, with more inputs after it; returns the workflow's path in the project."""
+    block = fenced_blocks(README.read_text(encoding="utf-8"), "## Use the action in any repository", "yaml")[0]
+    image_line = "      image: your-user/page-tracker\n"
+    assert image_line in block, block
+    inputs = [
+        f"      image: {scenario.repository}\n",
+        *(f"      {name}: {value}\n" for name, value in more_inputs.items()),
+    ]
+    workflow = ".github/workflows/caller.yml"
+    (scenario.path / workflow).write_text(block.replace(image_line, "".join(inputs)), encoding="utf-8")
+    git_commit(scenario.path, "Call the tracker-ci pipeline")
+    return workflow
+
+
+@pytest.mark.act
+def test_should_push_one_signed_index_of_the_tested_platforms_from_the_readmes_call_of_the_pipeline(
+    scenario_for, tmp_path
+):
+    # Given: a project whose workflow is the README's call of the reusable workflow, with one platform (the template's
+    # default answers build arm64 in their own test) and the Redis password the project's Compose file reads made per
+    # job; a cosign key pair
+    scenario = scenario_for()
+    workflow = _readme_caller(scenario, platforms="linux/amd64", **{"throwaway-secrets": "secrets/redis-password"})
+    sha = run(["git", "rev-parse", "HEAD"], cwd=scenario.path).stdout.strip()
+    keys, signing = _cosign_secrets(tmp_path / "keys")
+
+    # When: a push to the default branch
+    result, _ = scenario.run("push", more_secrets=signing, workflow=workflow)
+
+    # Then: the platform's tested image pushed by digest, then one index of exactly it, under the commit and latest,
+    # signed
+    assert result.exit_code == 0, result.log[-6000:]
+    merged = _job_outputs(result.log, MERGE_JOB)
+    images, attestations = _index_entries(scenario.registry, scenario.repository, "latest")
+    assert list(images) == ["linux/amd64"] and sorted(attestations) == list(images.values())
+    tested = rf"End-to-end tests passed on linux/amd64 against image sha256:[0-9a-f]{{64}} \(manifest {images['linux/amd64']}\)"
+    assert re.search(tested, result.log), result.log[-6000:]
+    tags = [sha, "latest"]
+    assert {tag: scenario.registry.manifest_digest(scenario.repository, tag) for tag in tags} == dict.fromkeys(
+        tags, merged["digest"]
+    )
+    assert merged["signed"] == "true"
+    verified, output = verify(f"{scenario.image}@{merged['digest']}", keys.public_key,
+                              _logged_in_config(scenario, tmp_path / "verifier"))  # fmt: skip
+    assert verified, output
+    pushed = scenario.registry.tags(scenario.repository)
+
+    # When: a pull request
+    pull_request, _ = scenario.run("pull_request", more_secrets=signing, workflow=workflow)
+
+    # Then: the platform tested in the job that has no secret, nothing logged in to, pushed or signed
+    assert pull_request.exit_code == 0, pull_request.log[-6000:]
+    assert _job_outputs(pull_request.log, PULL_REQUEST_JOB)["push"] == "false"
+    assert "End-to-end tests passed on linux/amd64" in pull_request.log
+    assert f"/{PIPELINE_JOB}]" not in pull_request.log and f"/{MERGE_JOB}]" not in pull_request.log
+    assert "docker-config=" not in pull_request.log and "pushed=true" not in pull_request.log
+    assert scenario.registry.tags(scenario.repository) == pushed
+
+
+@pytest.mark.act
+def test_should_refuse_a_platform_without_a_runner_before_any_job_builds(scenario_for):
+    # Given: the README's call for two platforms, with a runner label for one
+    scenario = scenario_for()
+    workflow = _readme_caller(
+        scenario, platforms="linux/amd64,linux/arm64", runners='\'{"linux/amd64": "ubuntu-latest"}\''
+    )
+
+    # When
+    result, _ = scenario.run("push", workflow=workflow)
+
+    # Then: the plan job said what is missing and how to add it; no platform's job started, nothing pushed
+    assert result.exit_code != 0
+    assert 'no runner label for linux/arm64 in runners: add one, e.g. {"linux/arm64": "..."}' in result.log, result.log[
+        -3000:
+    ]
+    assert "Build, test end to end and push by digest (" not in result.log
+    assert scenario.registry.tags(scenario.repository) == []

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testkit.action import ACTION, MERGE_ACTION, MERGE_ACTION_FILE, input_mismatches
+from testkit.action import ACTION, MERGE_ACTION, MERGE_ACTION_FILE, documented_default, input_mismatches
 from testkit.harness import REPO_ROOT, actionlint, require_command, run
 from testkit.markdown import markdown_table
 from testkit.projects import bake
@@ -149,9 +149,9 @@ def test_should_catch_an_input_the_action_does_not_declare_and_a_missing_require
 
 
 def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
-    # Given: the generated workflow and ours, and each action's metadata
+    # Given: the generated workflow, ours and the reusable one, and each action's metadata
     generated = bake(cookies) / ".github" / "workflows" / "ci.yml"
-    workflows = [generated, REPO_ROOT / ".github" / "workflows" / "ci.yml"]
+    workflows = [generated, *(REPO_ROOT / ".github" / "workflows" / name for name in ("ci.yml", "pipeline.yml"))]
     action_of = {"$/": ACTION, DEFAULT_ANSWERS["tracker_ci_action"]: ACTION, derived("__merge_action"): MERGE_ACTION}
 
     # When
@@ -163,9 +163,9 @@ def test_should_declare_every_input_our_workflows_pass_to_it(cookies):
         if step.get("uses") in action_of
     ]
 
-    # Then: the generated test, publish and merge jobs, our dogfood job
-    assert sorted(step["uses"] for step in calls) == sorted(["$/", *[DEFAULT_ANSWERS["tracker_ci_action"]] * 2,
-                                                             derived("__merge_action")])  # fmt: skip
+    # Then: the test, publish and merge jobs, generated and reusable, and our dogfood job
+    assert sorted(step["uses"] for step in calls) == sorted(["$/", *[DEFAULT_ANSWERS["tracker_ci_action"]] * 4,
+                                                             *[derived("__merge_action")] * 2])  # fmt: skip
     for step in calls:
         assert input_mismatches(step, action_of[step["uses"]]) == [], step
 
@@ -182,12 +182,6 @@ def test_should_document_every_input_and_output_in_the_action_docs(name):
 
     # Then
     assert inputs == {
-        name: (_documented_default(spec), spec["description"].strip()) for name, spec in action["inputs"].items()
+        name: (documented_default(spec), spec["description"].strip()) for name, spec in action["inputs"].items()
     }
     assert outputs == {name: spec["description"].strip() for name, spec in action["outputs"].items()}
-
-
-def _documented_default(spec: dict) -> str:
-    if spec.get("required"):
-        return "required"
-    return f"`{spec['default']}`" if spec["default"] else "(empty)"
