@@ -61,6 +61,7 @@ class ActScenario:
         self.repository = f"{self.namespace}/{self.path.name}"
         self.image = f"{registry_host}/{self.repository}"
         self.sha = git_commit(self.path, "Initial commit")
+        self.compose_projects: set[str] = set()  # those its runs made, each named for one call of the action
         # As in a real checkout; act names github.repository after it (it is never contacted).
         run(["git", "remote", "add", "origin", f"https://github.com/acme/{self.path.name}.git"], cwd=self.path)
 
@@ -92,8 +93,12 @@ class ActScenario:
             workflow=workflow,
         )
         outputs = _outputs(result.log)
-        project = outputs.get("compose-project") or self.path.name  # the inline workflow uses Compose's default
-        assert compose_leftovers(project) == [], "the workflow left compose resources behind"
+        # The Compose project of each job's call of the action (validate.sh names one per call), or Compose's
+        # default, the folder's name, for the inline workflow.
+        projects = set(re.findall(r"::set-output:: compose-project=(\S+)", result.log))
+        left = {project: compose_leftovers(project) for project in projects or {self.path.name}}
+        assert [project for project, leftovers in left.items() if leftovers] == [], f"the workflow left {left}"
+        self.compose_projects |= projects
         return result, outputs
 
     def use_engine(self, docker_host: str) -> None:
@@ -119,7 +124,7 @@ ONE_PLATFORM = {"platforms": "linux/amd64"}
 @pytest.fixture
 def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
     """Makes act scenarios of given answers, amd64 alone unless platforms are given (ONE_PLATFORM); removes the
-    registry tags their pushes left on the engine."""
+    images their runs left on the engine: the registry tags of their pushes and what their Compose projects built."""
     made = []
 
     def make(**answers):
@@ -127,7 +132,9 @@ def scenario_for(cookies, stand_in_hub, act_runner, docker_config):
         return made[-1]
 
     yield make
-    remove_images(*(scenario.listed for scenario in made))
+    # The images the runs pushed, and those their Compose projects built (names of their own: no other test's)
+    built = (f"{project}-*" for scenario in made for project in scenario.compose_projects)
+    remove_images(*(scenario.listed for scenario in made), *built)
 
 
 @pytest.fixture
