@@ -20,7 +20,7 @@ side_by_side := --numprocesses 2 --shared-hub
 # benchmarks/suite.py names a folder in REPORTS: each pass then writes its JUnit XML report there (every test's time).
 report = $(if $(REPORTS),--junitxml=$(REPORTS)/$(1).xml)
 
-.PHONY: test test-classic-store test-fast tier tiers bench bootstrap
+.PHONY: test test-classic-store test-fast tier tiers bench bootstrap pipeline
 
 # The bootstrap's base images (minutes on a bare machine: debootstrap, downloads) are made beside the fast tier, which
 # needs none; the bootstrap's log follows the tier's.
@@ -55,6 +55,10 @@ tiers:
 
 bootstrap:
 	bash scripts/bootstrap.sh
+
+# The reusable workflow from its source, templates/pipeline.yml (tests/test_pipeline_workflow.py checks they agree).
+pipeline:
+	.venv/bin/python -m testkit.pipeline
 
 # Benchmarks print tables and write benchmarks/results/*.json; they assert nothing about speed.
 bench: bootstrap

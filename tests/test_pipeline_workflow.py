@@ -10,12 +10,50 @@ import yaml
 from testkit.action import documented_default
 from testkit.harness import REPO_ROOT, actionlint
 from testkit.markdown import fenced_blocks, markdown_table
+from testkit.pipeline import PIPELINE_FILE, rendered_pipeline
+from testkit.projects import bake
 from testkit.template import COOKIECUTTER_JSON, derived
 
-PIPELINE_FILE = REPO_ROOT / ".github" / "workflows" / "pipeline.yml"
 PIPELINE = yaml.safe_load(PIPELINE_FILE.read_text(encoding="utf-8"))
 CALL = PIPELINE[True]["workflow_call"]  # YAML 1.1 reads the key `on` as true
 JOBS = PIPELINE["jobs"]
+
+
+def test_should_be_what_its_source_renders():
+    # Given: the committed workflow, which callers reach by `uses:` and cannot render themselves
+    committed = PIPELINE_FILE.read_text(encoding="utf-8")
+
+    # When
+    rendered = rendered_pipeline()
+
+    # Then: an edit of either alone, or a pin that Dependabot moved here but not in cookiecutter.json, fails here
+    assert committed == rendered, "run `make pipeline` after editing templates/pipeline.yml or templates/workflow.j2"
+
+
+# The template's own steps that the reusable workflow leaves to its caller's inputs (throwaway-secrets).
+TEMPLATE_ONLY_STEPS = {"Generate a throw-away Redis password for this run"}
+
+
+@pytest.mark.parametrize("job", ["publish", "merge"])
+def test_should_push_and_merge_with_the_template_workflows_steps(cookies, job):
+    # Given: the template's workflow for the default answers, a job per platform then a merge
+    generated = yaml.safe_load((bake(cookies) / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+
+    # When: each job's steps, as what they run and what they give the action
+    def steps(workflow):
+        return [
+            (step["name"], step.get("uses"), step.get("run"), step.get("env"), sorted(step.get("with", {})))
+            for step in workflow["jobs"][job]["steps"]
+            if step["name"] not in TEMPLATE_ONLY_STEPS
+        ]
+
+    ours, template = steps(PIPELINE), steps(generated)
+
+    # Then: the same steps, in the same order, each running the same thing; the reusable workflow's action steps
+    # take every input the template's do, and the caller's Compose layout and tags besides
+    assert [step[:4] for step in ours] == [step[:4] for step in template]
+    for (name, *_, inputs), (*_, template_inputs) in zip(ours, template, strict=True):
+        assert set(template_inputs) <= set(inputs), name
 
 
 def test_should_pass_actionlint():
