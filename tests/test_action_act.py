@@ -38,8 +38,8 @@ REPOSITORY_FACTS = {"description": 'Counts "views" in $REDIS', "license": {"spdx
 
 
 class ActScenario:
-    """A baked project, committed in its own git repository, whose own workflow act runs against the
-    stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs every job on this host, whatever its
+    """A baked project (or a PROJECT folder of another layout), committed in its own git repository, whose own
+    workflow act runs against the stand-in Docker Hub or GHCR. Where act differs from GitHub: it runs every job on this host, whatever its
     runner label (an arm64 runner's job builds and tests linux/arm64 under QEMU, testkit/act.py), does not
     enforce the `registry` environment's branch rule (the tests give secrets to every run and check that
     the pull-request job never uses them), and runs stand-ins for the other pinned actions (tests/stand_ins):
@@ -47,7 +47,7 @@ class ActScenario:
     sigstore/cosign-installer (the bootstrap's cosign), and actions/upload-artifact and download-artifact (a
     folder per act run)."""
 
-    def __init__(self, cookies, hub, act_runner, docker_env, **answers):
+    def __init__(self, cookies, hub, act_runner, docker_env, project=None, **answers):  # pylint: disable=too-many-arguments
         self.act_runner = act_runner
         self.docker_env = docker_env
         # What the runner has besides: trust in the stand-in's certificate (cosign), the cosign to install.
@@ -55,7 +55,7 @@ class ActScenario:
         self.namespace = unique_name("team").replace("-", "")
         registry_host = answers.get("registry", "docker.io")
         self.registry = hub.registry(registry_host)
-        self.path = bake(cookies, image_namespace=self.namespace, **answers)
+        self.path = project or bake(cookies, image_namespace=self.namespace, **answers)
         # The branch GitHub calls the default one; the scenario's commits are on the local main, pushed to it.
         self.default_branch = answers.get("default_branch", DEFAULT_ANSWERS["default_branch"])
         self.repository = f"{self.namespace}/{self.path.name}"
@@ -707,10 +707,81 @@ def _readme_caller(scenario, **more_inputs) -> str:
         f"      image: {scenario.repository}\n",
         *(f"      {name}: {value}\n" for name, value in more_inputs.items()),
     ]
-    workflow = ".github/workflows/caller.yml"
-    (scenario.path / workflow).write_text(block.replace(image_line, "".join(inputs)), encoding="utf-8")
+    workflow = scenario.path / ".github" / "workflows" / "caller.yml"
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(block.replace(image_line, "".join(inputs)), encoding="utf-8")
     git_commit(scenario.path, "Call the tracker-ci pipeline")
-    return workflow
+    return str(workflow.relative_to(scenario.path))
+
+
+# A repository not made from the template: a Compose project in a folder of its own, with its own file, profile and
+# service names, and a Compose secret that no checkout has (the caller's throwaway-secrets makes it per job).
+OWN_LAYOUT = {
+    "working-directory": "services/greeter",
+    "compose-file": "compose.yaml",
+    "test-profile": "e2e",
+    "test-service": "e2e-tests",
+    "publish-service": "api",
+    "throwaway-secrets": "secrets/greeting",
+}
+OWN_COMPOSE = """\
+services:
+  api:
+    build: ./api
+    secrets: [greeting]
+    healthcheck:
+      test: ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8000/')"]
+      interval: 1s
+      retries: 30
+  e2e-tests:
+    image: {python_image}
+    profiles: [e2e]
+    depends_on:
+      api:
+        condition: service_healthy
+    secrets: [greeting]
+    command:
+      - python
+      - -c
+      - |
+        import urllib.request
+        answer = urllib.request.urlopen("http://api:8000/").read()
+        assert answer == open("/run/secrets/greeting", "rb").read(), answer
+        print("the api answered with the greeting")
+secrets:
+  greeting:
+    file: ./secrets/greeting
+"""
+OWN_SERVER = """\
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Greeter(BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open("/run/secrets/greeting", "rb") as secret:
+            greeting = secret.read()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(greeting)
+
+
+ThreadingHTTPServer(("", 8000), Greeter).serve_forever()
+"""
+
+
+def _project_of_its_own(folder):
+    """A repository of OWN_LAYOUT: an HTTP service that answers with its secret, and a test service that checks it."""
+    project = folder / OWN_LAYOUT["working-directory"]
+    (project / "api").mkdir(parents=True)
+    (project / OWN_LAYOUT["compose-file"]).write_text(
+        OWN_COMPOSE.format(python_image=derived("__python_image")), encoding="utf-8"
+    )
+    (project / "api" / "server.py").write_text(OWN_SERVER, encoding="utf-8")
+    (project / "api" / "Dockerfile").write_text(
+        f'FROM {derived("__python_image")}\nCOPY server.py /srv/\nCMD ["python", "/srv/server.py"]\n', encoding="utf-8"
+    )
+    (folder / ".gitignore").write_text("secrets/\n", encoding="utf-8")
+    return folder
 
 
 @pytest.mark.act
@@ -756,6 +827,31 @@ def test_should_push_one_signed_index_of_the_tested_platforms_from_the_readmes_c
     assert f"/{PIPELINE_JOB}]" not in pull_request.log and f"/{MERGE_JOB}]" not in pull_request.log
     assert "docker-config=" not in pull_request.log and "pushed=true" not in pull_request.log
     assert scenario.registry.tags(scenario.repository) == pushed
+
+
+@pytest.mark.act
+def test_should_push_one_signed_index_of_a_compose_project_not_made_from_the_template(scenario_for, tmp_path):
+    # Given: a repository with only a Compose project of its own layout, whose workflow is the README's call of the
+    # reusable workflow with that layout's inputs; a cosign key pair
+    scenario = scenario_for(project=_project_of_its_own(tmp_path / "greeter"))
+    workflow = _readme_caller(scenario, platforms="linux/amd64", **OWN_LAYOUT)
+    sha = run(["git", "rev-parse", "HEAD"], cwd=scenario.path).stdout.strip()
+    keys, signing = _cosign_secrets(tmp_path / "keys")
+
+    # When: a push to the default branch
+    result, _ = scenario.run("push", more_secrets=signing, workflow=workflow)
+
+    # Then: its own test service passed against the image then pushed, in one signed index under the commit's tag
+    assert result.exit_code == 0, result.log[-6000:]
+    assert "the api answered with the greeting" in result.log
+    images, _ = _index_entries(scenario.registry, scenario.repository, "latest")
+    tested = rf"End-to-end tests passed on linux/amd64 against image sha256:[0-9a-f]{{64}} \(manifest {images['linux/amd64']}\)"
+    assert list(images) == ["linux/amd64"] and re.search(tested, result.log), result.log[-6000:]
+    merged = _job_outputs(result.log, MERGE_JOB)
+    assert scenario.registry.manifest_digest(scenario.repository, sha) == merged["digest"]
+    verified, output = verify(f"{scenario.image}@{merged['digest']}", keys.public_key,
+                              _logged_in_config(scenario, tmp_path / "verifier"))  # fmt: skip
+    assert verified, output
 
 
 @pytest.mark.act
