@@ -18,12 +18,16 @@ annotate() {
 error() { annotate error "$@"; }
 warning() { annotate warning "$@"; }
 
+# Prints BYTES random bytes as hex, for delimiters, tokens, names and throwaway secrets.
+# Usage: random_hex BYTES
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
 # Writes a step output; a value with a newline goes between random delimiters.
 set_output() {
   local name=$1 value=$2
   if [[ $value == *$'\n'* ]]; then
     local delimiter
-    delimiter="EOF_$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    delimiter="EOF_$(random_hex 8)"
     printf '%s<<%s\n%s\n%s\n' "$name" "$delimiter" "$value" "$delimiter" >>"$GITHUB_OUTPUT"
   else
     printf '%s=%s\n' "$name" "$value" >>"$GITHUB_OUTPUT"
@@ -37,7 +41,7 @@ list_items() { sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$' || true
 # Prints untrusted text (container logs, build and test output) so it cannot issue workflow commands.
 print_untrusted() {
   local token
-  token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  token=$(random_hex 16)
   printf '::stop-commands::%s\n' "$token"
   cat
   printf '::%s::\n' "$token"

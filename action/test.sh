@@ -27,7 +27,7 @@ make_throwaway_secrets() {
       mkdir -p "$folder"
       chmod 700 "$folder"
     fi
-    (umask 022 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$file")
+    (umask 022 && random_hex 24 >"$file")
   done
 }
 mapfile -t throwaway_secrets < <(list_items <<<"$THROWAWAY_SECRETS")

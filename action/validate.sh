@@ -336,7 +336,7 @@ main() {
 
   local job call
   job=$(tr '[:upper:]' '[:lower:]' <<<"${GITHUB_JOB:-job}" | tr -c 'a-z0-9\n' '-')
-  call=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+  call=$(random_hex 4)
   set_output compose-project "tracker-ci-${RUN_ID:-local}-${RUN_ATTEMPT:-1}-${job}-${call}"
   set_output push "$push"
   set_output registry "$registry"
