@@ -784,6 +784,25 @@ def _project_of_its_own(folder):
     return folder
 
 
+def _assert_one_signed_index_of_the_tested_amd64_image(scenario, result, sha, public_key, verifier_folder):
+    """What a push through the reusable workflow for linux/amd64 promises: the run passed; the platform's image, tested
+    end to end, pushed by digest with its attestation; one index of exactly it under the commit and latest, signed."""
+    assert result.exit_code == 0, result.log[-6000:]
+    merged = _job_outputs(result.log, MERGE_JOB)
+    images, attestations = _index_entries(scenario.registry, scenario.repository, "latest")
+    assert list(images) == ["linux/amd64"] and sorted(attestations) == list(images.values())
+    tested = rf"End-to-end tests passed on linux/amd64 against image sha256:[0-9a-f]{{64}} \(manifest {images['linux/amd64']}\)"
+    assert re.search(tested, result.log), result.log[-6000:]
+    tags = [sha, "latest"]
+    assert {tag: scenario.registry.manifest_digest(scenario.repository, tag) for tag in tags} == dict.fromkeys(
+        tags, merged["digest"]
+    )
+    assert merged["signed"] == "true"
+    verified, output = verify(f"{scenario.image}@{merged['digest']}", public_key,
+                              _logged_in_config(scenario, verifier_folder))  # fmt: skip
+    assert verified, output
+
+
 @pytest.mark.act
 def test_should_push_one_signed_index_of_the_tested_platforms_from_the_readmes_call_of_the_pipeline(
     scenario_for, tmp_path
@@ -801,20 +820,7 @@ def test_should_push_one_signed_index_of_the_tested_platforms_from_the_readmes_c
 
     # Then: the platform's tested image pushed by digest, then one index of exactly it, under the commit and latest,
     # signed
-    assert result.exit_code == 0, result.log[-6000:]
-    merged = _job_outputs(result.log, MERGE_JOB)
-    images, attestations = _index_entries(scenario.registry, scenario.repository, "latest")
-    assert list(images) == ["linux/amd64"] and sorted(attestations) == list(images.values())
-    tested = rf"End-to-end tests passed on linux/amd64 against image sha256:[0-9a-f]{{64}} \(manifest {images['linux/amd64']}\)"
-    assert re.search(tested, result.log), result.log[-6000:]
-    tags = [sha, "latest"]
-    assert {tag: scenario.registry.manifest_digest(scenario.repository, tag) for tag in tags} == dict.fromkeys(
-        tags, merged["digest"]
-    )
-    assert merged["signed"] == "true"
-    verified, output = verify(f"{scenario.image}@{merged['digest']}", keys.public_key,
-                              _logged_in_config(scenario, tmp_path / "verifier"))  # fmt: skip
-    assert verified, output
+    _assert_one_signed_index_of_the_tested_amd64_image(scenario, result, sha, keys.public_key, tmp_path / "verifier")
     pushed = scenario.registry.tags(scenario.repository)
 
     # When: a pull request
@@ -841,17 +847,9 @@ def test_should_push_one_signed_index_of_a_compose_project_not_made_from_the_tem
     # When: a push to the default branch
     result, _ = scenario.run("push", more_secrets=signing, workflow=workflow)
 
-    # Then: its own test service passed against the image then pushed, in one signed index under the commit's tag
-    assert result.exit_code == 0, result.log[-6000:]
+    # Then: its own test service passed against the image then pushed, in one signed index under the commit and latest
+    _assert_one_signed_index_of_the_tested_amd64_image(scenario, result, sha, keys.public_key, tmp_path / "verifier")
     assert "the api answered with the greeting" in result.log
-    images, _ = _index_entries(scenario.registry, scenario.repository, "latest")
-    tested = rf"End-to-end tests passed on linux/amd64 against image sha256:[0-9a-f]{{64}} \(manifest {images['linux/amd64']}\)"
-    assert list(images) == ["linux/amd64"] and re.search(tested, result.log), result.log[-6000:]
-    merged = _job_outputs(result.log, MERGE_JOB)
-    assert scenario.registry.manifest_digest(scenario.repository, sha) == merged["digest"]
-    verified, output = verify(f"{scenario.image}@{merged['digest']}", keys.public_key,
-                              _logged_in_config(scenario, tmp_path / "verifier"))  # fmt: skip
-    assert verified, output
 
 
 @pytest.mark.act
